@@ -1,1 +1,148 @@
-fn main() {}
+//! iamm-pipe: the IAMM paper as a cached pipeline of stages (see README.md).
+
+mod hashing;
+mod housekeeping;
+mod inspect;
+mod kinds;
+mod lock;
+mod params;
+mod plan;
+mod runner;
+mod spec;
+mod stage;
+mod store;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::runner::RunOptions;
+use crate::workspace::Workspace;
+
+#[derive(Parser)]
+#[command(name = "iamm-pipe", version, about = "Reproduce the IAMM paper as a cached pipeline of stages")]
+struct Cli {
+    /// Run as if started in DIR (the folder that holds pipeline.yaml).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The pipeline file [default: pipeline.yaml].
+    #[arg(long = "file", short = 'f', global = true, value_name = "PATH")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    view: ViewArgs,
+    /// Worker threads for stages that parallelise [default: all cores].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options that choose which version of the pipeline a command looks at.
+#[derive(Args)]
+struct ViewArgs {
+    /// Overlay the params of a profile from pipeline.yaml (e.g. `paper`).
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// Override one param, typed as in YAML: `-p tokenize.vocab_splits=[train]`.
+    #[arg(short = 'p', long = "param", global = true, value_name = "STAGE.PARAM=VALUE")]
+    params: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run stages (default: all), their upstream stages first; cached ones are reused.
+    Run {
+        /// Stage names, or `all`.
+        stages: Vec<String>,
+        /// Rerun the named stages (all, with `all`) even when cached.
+        #[arg(long)]
+        force: bool,
+        /// Show what would run and why, without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Fail at once instead of waiting when another run holds the workspace.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Fresh / stale / missing for each stage, and why. Exit code 1 when anything is not fresh.
+    Status {
+        stages: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The stages and their dependencies.
+    Dag {
+        /// Graphviz output.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// A stage's artifact: manifest, schemas, row counts, first rows.
+    Show {
+        stage: String,
+        /// Print the manifest as JSON (table paths made absolute).
+        #[arg(long)]
+        json: bool,
+        /// How many rows of each table to print.
+        #[arg(long, default_value_t = 3)]
+        rows: usize,
+    },
+    /// List the stage kinds and their params.
+    Stages,
+    /// Delete all artifacts of the named stages.
+    Clean {
+        stages: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete artifacts that no profile of the pipeline uses, and leftovers of interrupted runs.
+    Gc {
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir).with_context(|| format!("cannot enter {}", dir.display()))?;
+    }
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+    }
+    if let Command::Stages = cli.command {
+        inspect::stages();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file = cli.file.clone().unwrap_or_else(|| PathBuf::from("pipeline.yaml"));
+    let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
+    let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
+    match cli.command {
+        Command::Run { stages, force, dry_run, no_wait } => {
+            runner::run(&mut ws, &RunOptions { targets: stages, force, dry_run, wait: !no_wait })?;
+        }
+        Command::Status { stages, json } => {
+            if !inspect::status(&mut ws, &stages, json)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Dag { dot } => inspect::dag(&ws, dot),
+        Command::Show { stage, json, rows } => inspect::show(&mut ws, &stage, json, rows)?,
+        Command::Clean { stages, all } => housekeeping::clean(&ws, &stages, all)?,
+        Command::Gc { dry_run } => housekeeping::gc(&mut ws, dry_run, &cli.view.params)?,
+        Command::Stages => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,1037 @@
+//! Reads EmpatheticDialogues (ED, Rashkin et al. 2019) in its original release layout and
+//! returns one pair of Arrow [`RecordBatch`]es per split (`train`, `valid`, `test`).
+//!
+//! This is a plain library: it knows nothing about the pipeline engine, which is what writes
+//! the batches to Parquet, caches them and records [`Ingested::skipped`] in its manifest.
+//!
+//! # Source layout
+//!
+//! [`ingest`] takes either a folder holding `train.csv`, `valid.csv` and `test.csv`, or the
+//! official `empatheticdialogues.tar.gz` (any entry whose last path component is `train.csv`,
+//! `valid.csv` or `test.csv` is used, normally `empatheticdialogues/train.csv` etc.). An archive
+//! is checked against the official release's sha256 ([`OFFICIAL_SHA256`]) unless
+//! [`IngestOptions::verify_checksum`] is off.
+//!
+//! Each file has one header line (`conv_id,utterance_idx,context,prompt,speaker_idx,utterance,
+//! selfeval,tags`) and then one line per utterance. A line splits on `,` with no CSV quoting
+//! (quotes are literal text); commas inside text are written `_comma_`, which is turned back into
+//! `,` in the situation (`prompt`) and the utterances and nowhere else. Text is otherwise kept
+//! exactly as written (no stripping, no case folding). Some release files carry a 9th column of
+//! retrieval candidates; it is ignored. `context` is the emotion label (one of
+//! [`iamm_core::EMOTIONS`]).
+//!
+//! A conversation is a maximal run of consecutive lines with the same `conv_id`; its
+//! `utterance_idx` must count 1, 2, 3, … and its emotion and situation must not change. See
+//! [`OnBadLine`] for what happens to lines and conversations that break these rules.
+//!
+//! # Outputs
+//!
+//! * `dialogues` ([`dialogues_schema`]): one row per conversation, utterances in order.
+//! * `examples` ([`examples_schema`]): one row per listener turn, built like the reference: for
+//!   every utterance with an even `utterance_idx` (2, 4, 6, …), `context` is all earlier
+//!   utterances of the conversation and `target` is that utterance.
+//!
+//! # Example counts on the real data, and why they differ from the reference by 4 per split
+//!
+//! On `shared/data/ed` (24,850 conversations: 19,533 / 2,770 / 2,547; 84,169 / 12,078 / 10,973
+//! utterances) this crate builds **40,254 / 5,738 / 5,259** train / valid / test examples. The
+//! reference reports 40,250 / 5,734 / 5,255: exactly 4 fewer in every split. The difference is
+//! not in the data but in how the reference's example files (`sys_*_texts.{train,dev,test}.npy`,
+//! made by HLTCHKUST's ParlAI-based `get_ed_data.py` for MoEL and reused by CEM and IAMM) were
+//! produced. That script walked the data through the 2019 ParlAI `EmpatheticDialogueTeacher`
+//! (the `FixedDialogTeacher` version), whose `_setup_data` only appends a conversation to its episode list when the *next* conversation starts and never
+//! appends the one pending at end of file, so the last conversation of every split is lost. The
+//! script itself then repeats the pattern: it flushes the dialogue it is collecting only when
+//! the situation of the next message differs, and never flushes the last one, losing the last
+//! conversation it did receive. So the last two conversations of every split are dropped, and in
+//! all three splits both of them have 4 or 5 utterances, i.e. 2 listener turns each:
+//!
+//! | split | last two conversations (utterances → examples) | ours | reference |
+//! |---|---|---|---|
+//! | train | `hit:12424_conv:24848` (5 → 2), `hit:12424_conv:24849` (4 → 2) | 40,254 | 40,250 |
+//! | valid | `hit:12361_conv:24722` (4 → 2), `hit:12392_conv:24785` (4 → 2) | 5,738 | 5,734 |
+//! | test  | `hit:12416_conv:24832` (4 → 2), `hit:12423_conv:24847` (4 → 2) | 5,259 | 5,255 |
+//!
+//! Conversations with odd structure do not change the count: the 1-utterance conversations
+//! (`hit:6_conv:13`, `hit:296_conv:593` in train, one in valid) have no listener turn in either
+//! implementation, and 2- and 3-utterance conversations give one example in both. This crate
+//! keeps every conversation, including the last ones: dropping data because of an end-of-file
+//! bug is not something a reproduction should copy silently.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::RecordBatch;
+use arrow_array::builder::{
+    ListBuilder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
+use iamm_core::{EMOTIONS, SPLITS, emotion_id};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// sha256 of the official `empatheticdialogues.tar.gz` release
+/// (`https://dl.fbaipublicfiles.com/parlai/empatheticdialogues/empatheticdialogues.tar.gz`).
+pub const OFFICIAL_SHA256: &str =
+    "240c492cb6199a315722f716bfcc14f13ea6605f1cec67349153b606be92f6f2";
+
+/// The first 8 header names every ED split file must start with.
+pub const HEADER: [&str; 8] = [
+    "conv_id",
+    "utterance_idx",
+    "context",
+    "prompt",
+    "speaker_idx",
+    "utterance",
+    "selfeval",
+    "tags",
+];
+
+/// What to do with a line or conversation that breaks the file layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnBadLine {
+    /// The first problem aborts ingestion; nothing is returned.
+    #[default]
+    Error,
+    /// A bad line is skipped and reading continues. Conversation-level problems (a gap in
+    /// `utterance_idx`, the emotion or situation changing, a `conv_id` reappearing later) drop
+    /// the whole conversation. Everything skipped is listed in [`Ingested::skipped`]. A skipped
+    /// line inside a conversation leaves a gap in its `utterance_idx`, so that conversation is
+    /// then dropped too (and listed separately); a skipped last line only shortens it.
+    /// File-level problems (missing, empty or header-only file, wrong header) still abort.
+    Skip,
+}
+
+impl FromStr for OnBadLine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "error" => Ok(OnBadLine::Error),
+            "skip" => Ok(OnBadLine::Skip),
+            other => Err(format!(
+                "on_bad_line must be `error` or `skip`, not `{other}`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for OnBadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnBadLine::Error => "error",
+            OnBadLine::Skip => "skip",
+        })
+    }
+}
+
+/// Options of [`ingest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOptions {
+    pub on_bad_line: OnBadLine,
+    /// Check an archive source against [`OFFICIAL_SHA256`] (folders are never checked).
+    pub verify_checksum: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            on_bad_line: OnBadLine::Error,
+            verify_checksum: true,
+        }
+    }
+}
+
+/// The two tables of one split.
+#[derive(Debug, Clone)]
+pub struct SplitTables {
+    /// `"train"`, `"valid"` or `"test"`.
+    pub split: &'static str,
+    /// One row per conversation, see [`dialogues_schema`].
+    pub dialogues: RecordBatch,
+    /// One row per listener turn, see [`examples_schema`].
+    pub examples: RecordBatch,
+}
+
+/// A line or conversation skipped under [`OnBadLine::Skip`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// The file, as shown in messages (for an archive: `<archive>/<entry>`).
+    pub file: String,
+    /// 1-based line number in that file.
+    pub line: u64,
+    /// What was wrong, in plain words (for a dropped conversation, says so).
+    pub problem: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.problem)
+    }
+}
+
+/// Where the data came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A folder with `train.csv`, `valid.csv`, `test.csv`.
+    Folder,
+    /// A `.tar.gz` archive, with the sha256 of the archive file (lowercase hex).
+    Archive { sha256: String },
+}
+
+/// Everything [`ingest`] returns.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    /// In [`SPLITS`] order: train, valid, test.
+    pub splits: Vec<SplitTables>,
+    /// Lines and conversations skipped under [`OnBadLine::Skip`], in split then file order
+    /// (always empty under [`OnBadLine::Error`]).
+    pub skipped: Vec<BadLine>,
+    pub source_kind: SourceKind,
+}
+
+impl Ingested {
+    /// The tables of one split, by name.
+    pub fn split(&self, name: &str) -> Option<&SplitTables> {
+        self.splits.iter().find(|s| s.split == name)
+    }
+}
+
+/// Why ingestion failed. Every message names the file (and line, where there is one) and says
+/// what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "{}: source not found; point `source` at a folder holding train.csv, valid.csv and \
+         test.csv, or at the official empatheticdialogues.tar.gz",
+        path.display()
+    )]
+    SourceMissing { path: PathBuf },
+
+    #[error(
+        "{}: file missing; an EmpatheticDialogues folder must hold train.csv, valid.csv and \
+         test.csv (as extracted from empatheticdialogues.tar.gz)",
+        path.display()
+    )]
+    MissingFile { path: PathBuf },
+
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "{}: not the official EmpatheticDialogues release: its sha256 is {found}, the official \
+         empatheticdialogues.tar.gz has {OFFICIAL_SHA256}; pass the extracted folder as `source` \
+         instead, or set `verify_checksum: false` to read this archive anyway",
+        path.display()
+    )]
+    ChecksumMismatch { path: PathBuf, found: String },
+
+    #[error(
+        "{}: not a readable EmpatheticDialogues archive: {problem}; `source` must be a \
+         .tar.gz with train.csv, valid.csv and test.csv inside, or a folder holding them",
+        path.display()
+    )]
+    Archive { path: PathBuf, problem: String },
+
+    #[error("{file}:{line}: {problem}; {hint}")]
+    BadLine {
+        file: String,
+        line: u64,
+        problem: String,
+        hint: String,
+    },
+
+    #[error("{file}: cannot build the {split} tables: {source}")]
+    Arrow {
+        file: String,
+        split: &'static str,
+        #[source]
+        source: ArrowError,
+    },
+}
+
+fn list_item_field() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Utf8, false))
+}
+
+fn utf8_list() -> DataType {
+    DataType::List(list_item_field())
+}
+
+/// Schema of the `dialogues` table: one row per conversation, in file order.
+///
+/// `conv_id`, `emotion` (label), `emotion_id` (class index in [`iamm_core::EMOTIONS`]),
+/// `situation` (the `prompt`, `_comma_` restored), `utterances` (in `utterance_idx` order,
+/// `_comma_` restored), `first_line` (1-based line of the conversation's first utterance).
+pub fn dialogues_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("conv_id", DataType::Utf8, false),
+                Field::new("emotion", DataType::Utf8, false),
+                Field::new("emotion_id", DataType::UInt8, false),
+                Field::new("situation", DataType::Utf8, false),
+                Field::new("utterances", utf8_list(), false),
+                Field::new("first_line", DataType::UInt64, false),
+            ]))
+        })
+        .clone()
+}
+
+/// Schema of the `examples` table: one row per listener turn (even `utterance_idx`).
+///
+/// `example_id` (0-based running index within the split, file order), `conv_id`, `turn`
+/// (0-based position of the target = `utterance_idx - 1`, always odd), `emotion`, `emotion_id`,
+/// `situation`, `context` (all earlier utterances: 1, 3, 5, … of them), `target`.
+pub fn examples_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("example_id", DataType::UInt32, false),
+                Field::new("conv_id", DataType::Utf8, false),
+                Field::new("turn", DataType::UInt32, false),
+                Field::new("emotion", DataType::Utf8, false),
+                Field::new("emotion_id", DataType::UInt8, false),
+                Field::new("situation", DataType::Utf8, false),
+                Field::new("context", utf8_list(), false),
+                Field::new("target", DataType::Utf8, false),
+            ]))
+        })
+        .clone()
+}
+
+/// Reads ED from `source` (a folder or the release `.tar.gz`) and returns the tables of the
+/// three splits.
+///
+/// `progress` gets the total number of CSV bytes as its length and advances as lines are
+/// parsed; pass [`ProgressBar::hidden`] for none.
+pub fn ingest(
+    source: &Path,
+    opts: &IngestOptions,
+    progress: &ProgressBar,
+) -> Result<Ingested, IngestError> {
+    let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => IngestError::SourceMissing {
+            path: source.to_path_buf(),
+        },
+        _ => IngestError::Io {
+            path: source.to_path_buf(),
+            source: e,
+        },
+    })?;
+
+    let results: Vec<Result<(SplitTables, Vec<BadLine>), IngestError>>;
+    let source_kind;
+    if meta.is_dir() {
+        let paths: Vec<PathBuf> = SPLITS
+            .iter()
+            .map(|s| source.join(format!("{s}.csv")))
+            .collect();
+        let mut total = 0u64;
+        for p in &paths {
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_file() => total += m.len(),
+                Ok(_) => return Err(IngestError::MissingFile { path: p.clone() }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(IngestError::MissingFile { path: p.clone() });
+                }
+                Err(e) => {
+                    return Err(IngestError::Io {
+                        path: p.clone(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        progress.set_length(total);
+        results = SPLITS
+            .par_iter()
+            .zip(paths.par_iter())
+            .map(|(split, path)| {
+                let bytes = std::fs::read(path).map_err(|e| IngestError::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                let name = path.display().to_string();
+                process_split(split, &name, &bytes, opts.on_bad_line, progress)
+            })
+            .collect();
+        source_kind = SourceKind::Folder;
+    } else {
+        let bytes = std::fs::read(source).map_err(|e| IngestError::Io {
+            path: source.to_path_buf(),
+            source: e,
+        })?;
+        let (sha256, unpacked) =
+            rayon::join(|| sha256_hex(&bytes), || unpack_archive(source, &bytes));
+        if opts.verify_checksum && sha256 != OFFICIAL_SHA256 {
+            return Err(IngestError::ChecksumMismatch {
+                path: source.to_path_buf(),
+                found: sha256,
+            });
+        }
+        let files = unpacked?;
+        progress.set_length(files.iter().map(|(_, b)| b.len() as u64).sum());
+        results = SPLITS
+            .par_iter()
+            .zip(files.par_iter())
+            .map(|(split, (name, bytes))| {
+                process_split(split, name, bytes, opts.on_bad_line, progress)
+            })
+            .collect();
+        source_kind = SourceKind::Archive { sha256 };
+    }
+
+    let mut splits = Vec::with_capacity(SPLITS.len());
+    let mut skipped = Vec::new();
+    for r in results {
+        let (tables, bad) = r?;
+        splits.push(tables);
+        skipped.extend(bad);
+    }
+    progress.set_position(progress.length().unwrap_or(0));
+    Ok(Ingested {
+        splits,
+        skipped,
+        source_kind,
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Unpacks the three split CSVs from a `.tar.gz`; returns (display name, bytes) in SPLITS order.
+fn unpack_archive(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, IngestError> {
+    let fail = |problem: String| IngestError::Archive {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let mut found: [Option<(String, Vec<u8>)>; 3] = [None, None, None];
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let entries = archive.entries().map_err(|e| fail(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| fail(e.to_string()))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let entry_path = entry.path().map_err(|e| fail(e.to_string()))?.into_owned();
+        let Some(file_name) = entry_path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(slot) = SPLITS
+            .iter()
+            .position(|s| file_name.strip_suffix(".csv") == Some(s))
+        else {
+            continue;
+        };
+        let shown = entry_path.display().to_string();
+        if let Some((earlier, _)) = &found[slot] {
+            return Err(fail(format!(
+                "it holds two {file_name} entries ({earlier} and {shown}); keep only one"
+            )));
+        }
+        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 30));
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| fail(format!("reading {shown}: {e}")))?;
+        found[slot] = Some((shown, data));
+    }
+    let mut out = Vec::with_capacity(3);
+    for (slot, f) in found.into_iter().enumerate() {
+        match f {
+            Some((entry, data)) => out.push((format!("{}/{}", path.display(), entry), data)),
+            None => {
+                return Err(fail(format!(
+                    "no entry named {}.csv (expected e.g. empatheticdialogues/{}.csv)",
+                    SPLITS[slot], SPLITS[slot]
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn process_split(
+    split: &'static str,
+    file: &str,
+    bytes: &[u8],
+    policy: OnBadLine,
+    progress: &ProgressBar,
+) -> Result<(SplitTables, Vec<BadLine>), IngestError> {
+    let parsed = parse_split(file, bytes, policy, progress)?;
+    let (dialogues, examples) = build_tables(&parsed).map_err(|e| match e {
+        BuildError::Arrow(source) => IngestError::Arrow {
+            file: file.to_string(),
+            split,
+            source,
+        },
+        BuildError::TooManyExamples => IngestError::BadLine {
+            file: file.to_string(),
+            line: 1,
+            problem: "more listener turns than fit a 32-bit example_id".to_string(),
+            hint: "split the file".to_string(),
+        },
+    })?;
+    Ok((
+        SplitTables {
+            split,
+            dialogues,
+            examples,
+        },
+        parsed.skipped,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/// One accepted utterance line; text is borrowed from the file buffer, still escaped.
+struct Row<'a> {
+    line: u64,
+    conv_id: &'a str,
+    emotion_id: u8,
+    situation: &'a str,
+    utterance: &'a str,
+}
+
+struct Conversation {
+    /// Range into `Parsed::rows`.
+    start: usize,
+    end: usize,
+}
+
+struct Parsed<'a> {
+    rows: Vec<Row<'a>>,
+    convs: Vec<Conversation>,
+    skipped: Vec<BadLine>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// The whole file is unusable: skipping cannot help.
+    File,
+    /// One line is bad.
+    Line,
+    /// A conversation is inconsistent.
+    Conversation,
+}
+
+fn hint(kind: Kind) -> &'static str {
+    match kind {
+        Kind::File => {
+            "an EmpatheticDialogues split file has the header line \
+             `conv_id,utterance_idx,context,prompt,speaker_idx,utterance,selfeval,tags` followed \
+             by one line per utterance; check that `source` points at the ED release"
+        }
+        Kind::Line => {
+            "fix or remove the line (commas inside text must be written `_comma_`), or set \
+             `on_bad_line: skip` to skip bad lines"
+        }
+        Kind::Conversation => {
+            "fix the conversation's lines, or set `on_bad_line: skip` to drop such conversations"
+        }
+    }
+}
+
+/// The conversation being collected.
+struct Run<'a> {
+    conv_id: &'a str,
+    start_row: usize,
+    first_line: u64,
+    last_line: u64,
+    prev_idx: u32,
+    emotion_id: u8,
+    situation: &'a str,
+    dropped: bool,
+}
+
+struct Parser<'a, 'f> {
+    file: &'f str,
+    policy: OnBadLine,
+    rows: Vec<Row<'a>>,
+    convs: Vec<Conversation>,
+    skipped: Vec<BadLine>,
+    /// conv_id -> (first line, last line) of every conversation run already closed.
+    seen: HashMap<&'a str, (u64, u64)>,
+    run: Option<Run<'a>>,
+}
+
+impl<'a, 'f> Parser<'a, 'f> {
+    fn fatal(&self, kind: Kind, line: u64, problem: String) -> IngestError {
+        IngestError::BadLine {
+            file: self.file.to_string(),
+            line,
+            problem,
+            hint: hint(kind).to_string(),
+        }
+    }
+
+    /// A bad line: an error, or recorded and skipped.
+    fn bad_line(&mut self, line: u64, problem: String) -> Result<(), IngestError> {
+        match self.policy {
+            OnBadLine::Error => Err(self.fatal(Kind::Line, line, problem)),
+            OnBadLine::Skip => {
+                self.skipped.push(BadLine {
+                    file: self.file.to_string(),
+                    line,
+                    problem,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A conversation-level problem found at `line`: an error, or the current run is dropped.
+    fn bad_conversation(&mut self, line: u64, problem: String) -> Result<(), IngestError> {
+        match self.policy {
+            OnBadLine::Error => Err(self.fatal(Kind::Conversation, line, problem)),
+            OnBadLine::Skip => {
+                if let Some(run) = &mut self.run {
+                    run.dropped = true;
+                    self.rows.truncate(run.start_row);
+                    let problem = format!(
+                        "{problem}; conversation `{}` (from line {}) dropped",
+                        run.conv_id, run.first_line
+                    );
+                    self.skipped.push(BadLine {
+                        file: self.file.to_string(),
+                        line,
+                        problem,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn close_run(&mut self) {
+        if let Some(run) = self.run.take() {
+            if let Entry::Vacant(v) = self.seen.entry(run.conv_id) {
+                v.insert((run.first_line, run.last_line));
+            }
+            if !run.dropped {
+                self.convs.push(Conversation {
+                    start: run.start_row,
+                    end: self.rows.len(),
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, line: u64, f: Fields<'a>) -> Result<(), IngestError> {
+        let continues = matches!(&self.run, Some(run) if run.conv_id == f.conv_id);
+        if !continues {
+            self.close_run();
+            self.run = Some(Run {
+                conv_id: f.conv_id,
+                start_row: self.rows.len(),
+                first_line: line,
+                last_line: line,
+                prev_idx: f.idx,
+                emotion_id: f.emotion_id,
+                situation: f.situation,
+                dropped: false,
+            });
+            if let Some(&(first, last)) = self.seen.get(f.conv_id) {
+                let where_ = if first == last {
+                    format!("line {first}")
+                } else {
+                    format!("lines {first}-{last}")
+                };
+                self.bad_conversation(
+                    line,
+                    format!(
+                        "conv_id `{}` appears again after other conversations (it was already on \
+                         {where_}); a conversation's lines must be consecutive",
+                        f.conv_id
+                    ),
+                )?;
+            } else if f.idx != 1 {
+                self.bad_conversation(
+                    line,
+                    format!(
+                        "conversation `{}` starts with utterance_idx {}, expected 1",
+                        f.conv_id, f.idx
+                    ),
+                )?;
+            }
+        } else if let Some(run) = &mut self.run {
+            let prev = run.prev_idx;
+            let first_line = run.first_line;
+            let first_emotion = run.emotion_id;
+            let same_situation = run.situation == f.situation;
+            let dropped = run.dropped;
+            run.prev_idx = f.idx;
+            run.last_line = line;
+            if !dropped {
+                if prev.checked_add(1) != Some(f.idx) {
+                    let expected = u64::from(prev) + 1;
+                    self.bad_conversation(
+                        line,
+                        format!(
+                            "utterance_idx {} follows {prev} in conversation `{}`, expected \
+                             {expected} (utterance_idx must count 1, 2, 3, ... without gaps)",
+                            f.idx, f.conv_id
+                        ),
+                    )?;
+                } else if first_emotion != f.emotion_id {
+                    self.bad_conversation(
+                        line,
+                        format!(
+                            "emotion changes from `{}` (line {first_line}) to `{}` within \
+                             conversation `{}`",
+                            label(first_emotion),
+                            label(f.emotion_id),
+                            f.conv_id
+                        ),
+                    )?;
+                } else if !same_situation {
+                    self.bad_conversation(
+                        line,
+                        format!(
+                            "situation (prompt) differs from the one on line {first_line} within \
+                             conversation `{}`",
+                            f.conv_id
+                        ),
+                    )?;
+                }
+            }
+        }
+        if let Some(run) = &self.run
+            && !run.dropped
+        {
+            self.rows.push(Row {
+                line,
+                conv_id: f.conv_id,
+                emotion_id: f.emotion_id,
+                situation: f.situation,
+                utterance: f.utterance,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn label(id: u8) -> &'static str {
+    EMOTIONS.get(usize::from(id)).copied().unwrap_or("?")
+}
+
+/// The fields of one utterance line that are used.
+struct Fields<'a> {
+    conv_id: &'a str,
+    idx: u32,
+    emotion_id: u8,
+    situation: &'a str,
+    utterance: &'a str,
+}
+
+/// Parses one data line (without its line ending). `unterminated`: it is the file's last line
+/// and has no final newline.
+fn parse_fields(line: &[u8], unterminated: bool) -> Result<Fields<'_>, String> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "the line is not valid UTF-8 (invalid byte at byte {} of the line); ED files are \
+             UTF-8 text",
+            e.valid_up_to() + 1
+        )
+    })?;
+    let mut cols: [&str; 9] = [""; 9];
+    let mut n = 0usize;
+    for part in text.split(',') {
+        if let Some(slot) = cols.get_mut(n) {
+            *slot = part;
+        }
+        n += 1;
+    }
+    if n != 8 && n != 9 {
+        let mut problem = format!("expected 8 or 9 comma-separated columns, found {n}");
+        if unterminated && n < 8 {
+            problem.push_str(
+                " (it is the last line and has no final newline: the file looks truncated)",
+            );
+        }
+        return Err(problem);
+    }
+    let conv_id = cols[0];
+    if conv_id.is_empty() {
+        return Err("conv_id (column 1) is empty".to_string());
+    }
+    let idx: u32 = cols[1].parse().map_err(|_| {
+        format!(
+            "utterance_idx (column 2) `{}` is not an integer (expected 1, 2, 3, ...)",
+            cols[1]
+        )
+    })?;
+    let emotion_id = emotion_id(cols[2]).ok_or_else(|| {
+        format!(
+            "unknown emotion label `{}` in column 3 (context); it must be one of the 32 ED \
+             emotions: {}",
+            cols[2],
+            EMOTIONS.join(", ")
+        )
+    })?;
+    Ok(Fields {
+        conv_id,
+        idx,
+        emotion_id,
+        situation: cols[3],
+        utterance: cols[5],
+    })
+}
+
+/// Splits the next line off `rest`: (line without `\n` / `\r\n`, had a `\n`, remainder).
+fn next_line(rest: &[u8]) -> (&[u8], bool, &[u8]) {
+    let (line, terminated, tail) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (&rest[..i], true, &rest[i + 1..]),
+        None => (rest, false, &rest[rest.len()..]),
+    };
+    (line.strip_suffix(b"\r").unwrap_or(line), terminated, tail)
+}
+
+const PROGRESS_STEP: u64 = 1 << 20;
+
+fn parse_split<'a>(
+    file: &str,
+    bytes: &'a [u8],
+    policy: OnBadLine,
+    progress: &ProgressBar,
+) -> Result<Parsed<'a>, IngestError> {
+    let mut p = Parser {
+        file,
+        policy,
+        rows: Vec::with_capacity(bytes.len() / 160),
+        convs: Vec::with_capacity(bytes.len() / 700),
+        skipped: Vec::new(),
+        seen: HashMap::with_capacity(bytes.len() / 700),
+        run: None,
+    };
+    if bytes.is_empty() {
+        return Err(p.fatal(Kind::File, 1, "the file is empty".to_string()));
+    }
+    let (header, _, mut rest) = next_line(bytes);
+    let header = header.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header);
+    let header_ok = std::str::from_utf8(header)
+        .map(|h| h.split(',').take(HEADER.len()).eq(HEADER.iter().copied()))
+        .unwrap_or(false);
+    if !header_ok {
+        let shown = String::from_utf8_lossy(&header[..header.len().min(200)]).into_owned();
+        return Err(p.fatal(
+            Kind::File,
+            1,
+            format!(
+                "wrong header `{shown}`, expected it to start with `{}`",
+                HEADER.join(",")
+            ),
+        ));
+    }
+    if rest.is_empty() {
+        return Err(p.fatal(
+            Kind::File,
+            1,
+            "the file has only its header line and no conversations".to_string(),
+        ));
+    }
+
+    let mut line_no: u64 = 1;
+    let mut pending_progress: u64 = (bytes.len() - rest.len()) as u64;
+    while !rest.is_empty() {
+        let before = rest.len();
+        let (line, terminated, tail) = next_line(rest);
+        rest = tail;
+        line_no += 1;
+        match parse_fields(line, !terminated) {
+            Ok(f) => p.push(line_no, f)?,
+            Err(problem) => p.bad_line(line_no, problem)?,
+        }
+        pending_progress += (before - rest.len()) as u64;
+        if pending_progress >= PROGRESS_STEP {
+            progress.inc(pending_progress);
+            pending_progress = 0;
+        }
+    }
+    progress.inc(pending_progress);
+    p.close_run();
+    Ok(Parsed {
+        rows: p.rows,
+        convs: p.convs,
+        skipped: p.skipped,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrow tables
+
+enum BuildError {
+    Arrow(ArrowError),
+    TooManyExamples,
+}
+
+impl From<ArrowError> for BuildError {
+    fn from(e: ArrowError) -> Self {
+        BuildError::Arrow(e)
+    }
+}
+
+/// `_comma_` -> `,`.
+fn unescape(s: &str) -> Cow<'_, str> {
+    if s.contains("_comma_") {
+        Cow::Owned(s.replace("_comma_", ","))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn string_list_builder(items: usize, bytes: usize) -> ListBuilder<StringBuilder> {
+    ListBuilder::new(StringBuilder::with_capacity(items, bytes)).with_field(list_item_field())
+}
+
+fn build_tables(p: &Parsed<'_>) -> Result<(RecordBatch, RecordBatch), BuildError> {
+    let utterances: Vec<Cow<'_, str>> = p.rows.iter().map(|r| unescape(r.utterance)).collect();
+    let utterance_bytes: usize = utterances.iter().map(|u| u.len()).sum();
+    let n_convs = p.convs.len();
+
+    // Listener turns and the size of their contexts.
+    let mut n_examples = 0usize;
+    let mut context_items = 0usize;
+    for c in &p.convs {
+        let len = c.end - c.start;
+        for k in (1..len).step_by(2) {
+            n_examples += 1;
+            context_items += k;
+        }
+    }
+    if u32::try_from(n_examples).is_err() {
+        return Err(BuildError::TooManyExamples);
+    }
+
+    // dialogues
+    let mut d_conv = StringBuilder::with_capacity(n_convs, n_convs * 20);
+    let mut d_emotion = StringBuilder::with_capacity(n_convs, n_convs * 10);
+    let mut d_emotion_id = UInt8Builder::with_capacity(n_convs);
+    let mut d_situation = StringBuilder::with_capacity(n_convs, n_convs * 100);
+    let mut d_utterances = string_list_builder(p.rows.len(), utterance_bytes);
+    let mut d_first_line = UInt64Builder::with_capacity(n_convs);
+
+    // examples
+    let mut e_id = UInt32Builder::with_capacity(n_examples);
+    let mut e_conv = StringBuilder::with_capacity(n_examples, n_examples * 20);
+    let mut e_turn = UInt32Builder::with_capacity(n_examples);
+    let mut e_emotion = StringBuilder::with_capacity(n_examples, n_examples * 10);
+    let mut e_emotion_id = UInt8Builder::with_capacity(n_examples);
+    let mut e_situation = StringBuilder::with_capacity(n_examples, n_examples * 100);
+    let mut e_context = string_list_builder(context_items, context_items * 60);
+    let mut e_target = StringBuilder::with_capacity(n_examples, n_examples * 60);
+
+    let mut next_example: u32 = 0;
+    for c in &p.convs {
+        let Some(first) = p.rows.get(c.start) else {
+            continue;
+        };
+        let utts = &utterances[c.start..c.end];
+        let emotion = label(first.emotion_id);
+        let situation = unescape(first.situation);
+
+        d_conv.append_value(first.conv_id);
+        d_emotion.append_value(emotion);
+        d_emotion_id.append_value(first.emotion_id);
+        d_situation.append_value(&situation);
+        for u in utts {
+            d_utterances.values().append_value(u);
+        }
+        d_utterances.append(true);
+        d_first_line.append_value(first.line);
+
+        // Utterance k (0-based) has utterance_idx k + 1: the listener's turns are k = 1, 3, ...
+        for k in (1..utts.len()).step_by(2) {
+            e_id.append_value(next_example);
+            next_example = next_example.wrapping_add(1);
+            e_conv.append_value(first.conv_id);
+            e_turn.append_value(k as u32);
+            e_emotion.append_value(emotion);
+            e_emotion_id.append_value(first.emotion_id);
+            e_situation.append_value(&situation);
+            for u in &utts[..k] {
+                e_context.values().append_value(u);
+            }
+            e_context.append(true);
+            e_target.append_value(&utts[k]);
+        }
+    }
+
+    let dialogues = RecordBatch::try_new(
+        dialogues_schema(),
+        vec![
+            Arc::new(d_conv.finish()),
+            Arc::new(d_emotion.finish()),
+            Arc::new(d_emotion_id.finish()),
+            Arc::new(d_situation.finish()),
+            Arc::new(d_utterances.finish()),
+            Arc::new(d_first_line.finish()),
+        ],
+    )?;
+    let examples = RecordBatch::try_new(
+        examples_schema(),
+        vec![
+            Arc::new(e_id.finish()),
+            Arc::new(e_conv.finish()),
+            Arc::new(e_turn.finish()),
+            Arc::new(e_emotion.finish()),
+            Arc::new(e_emotion_id.finish()),
+            Arc::new(e_situation.finish()),
+            Arc::new(e_context.finish()),
+            Arc::new(e_target.finish()),
+        ],
+    )?;
+    Ok((dialogues, examples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_only_touches_comma_marker() {
+        assert_eq!(unescape("a_comma_ b \"q\"  "), "a, b \"q\"  ");
+        assert!(matches!(unescape("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn next_line_handles_crlf_and_missing_newline() {
+        assert_eq!(next_line(b"ab\r\ncd"), (&b"ab"[..], true, &b"cd"[..]));
+        assert_eq!(next_line(b"cd"), (&b"cd"[..], false, &b""[..]));
+    }
+
+    #[test]
+    fn on_bad_line_parses() {
+        assert_eq!("skip".parse::<OnBadLine>(), Ok(OnBadLine::Skip));
+        assert_eq!("Error".parse::<OnBadLine>(), Ok(OnBadLine::Error));
+        assert!("drop".parse::<OnBadLine>().is_err());
+    }
+
+    #[test]
+    fn sha256_hex_is_lowercase_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,1 +1,242 @@
+//! The tokenize stage: reference preprocessing of every sentence, the vocabulary in the
+//! reference's id order, token-id tables with the speaker-role masks the model reads, and
+//! optional pre-trained word vectors.
 
+mod columns;
+mod vectors;
+mod vocab;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use iamm_core::special::{CLS, EOS, SYS, USR};
+use iamm_text::Tokenizer;
+use rayon::prelude::*;
+
+pub use columns::{ColumnError, column, list_of_strings};
+pub use vectors::{Coverage, VectorError, embedding_table};
+pub use vocab::Vocab;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    #[error("input table `{table}`: {source}")]
+    Input { table: String, source: ColumnError },
+    #[error("`vocab_splits` names `{0}`, which is not among the ingested splits")]
+    UnknownSplit(String),
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// One ingested split: its name and its `examples` table.
+pub struct SplitExamples<'a> {
+    pub split: &'a str,
+    pub examples: &'a RecordBatch,
+}
+
+pub struct Tokenized {
+    pub vocab: Vocab,
+    /// Per split, the token-id table.
+    pub splits: Vec<(String, RecordBatch)>,
+    /// Every distinct raw sentence and its tokens.
+    pub sentences: RecordBatch,
+    /// Per split, how many tokens fell outside the vocabulary (only with a train-only vocabulary).
+    pub unknown_tokens: Vec<(String, u64, u64)>,
+}
+
+impl Tokenized {
+    pub fn sentences_count(&self) -> usize {
+        self.sentences.num_rows()
+    }
+}
+
+/// Text columns of one examples table, borrowed.
+struct SplitText<'a> {
+    name: &'a str,
+    batch: &'a RecordBatch,
+    contexts: Vec<Vec<&'a str>>,
+    targets: &'a StringArray,
+    situations: &'a StringArray,
+}
+
+pub fn tokenize(
+    tokenizer: &Tokenizer,
+    splits: &[SplitExamples],
+    vocab_splits: &[String],
+    progress: &indicatif::ProgressBar,
+) -> Result<Tokenized, TokenizeError> {
+    let texts = splits.iter().map(read_split).collect::<Result<Vec<_>, _>>()?;
+    for s in vocab_splits {
+        if !texts.iter().any(|t| t.name == s) {
+            return Err(TokenizeError::UnknownSplit(s.clone()));
+        }
+    }
+
+    // Every distinct sentence is tokenized once, in parallel.
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut unique: Vec<&str> = Vec::new();
+    for t in &texts {
+        let all = t.contexts.iter().flatten().copied().chain(t.targets.iter().flatten()).chain(t.situations.iter().flatten());
+        for s in all {
+            if !index.contains_key(s) {
+                index.insert(s, unique.len() as u32);
+                unique.push(s);
+            }
+        }
+    }
+    progress.set_length(unique.len() as u64);
+    let tokens: Vec<Vec<String>> = unique
+        .par_iter()
+        .map(|s| {
+            let t = tokenizer.process_sent(s);
+            progress.inc(1);
+            t
+        })
+        .collect();
+    let sent = |s: &str| &tokens[index[s] as usize];
+
+    let mut vocab = Vocab::new();
+    for t in texts.iter().filter(|t| vocab_splits.iter().any(|v| v == t.name)) {
+        // The reference indexes a split's contexts, then its targets, then its situations.
+        t.contexts.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
+        t.targets.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
+        t.situations.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
+    }
+
+    let mut out = Vec::new();
+    let mut unknown_tokens = Vec::new();
+    for t in &texts {
+        let (batch, unknown, total) = split_table(t, &vocab, &sent)?;
+        unknown_tokens.push((t.name.to_string(), unknown, total));
+        out.push((t.name.to_string(), batch));
+    }
+    let sentences = sentences_table(&unique, &tokens)?;
+    Ok(Tokenized { vocab, splits: out, sentences, unknown_tokens })
+}
+
+fn read_split<'a>(s: &'a SplitExamples<'a>) -> Result<SplitText<'a>, TokenizeError> {
+    let table = format!("examples_{}", s.split);
+    let err = |source| TokenizeError::Input { table: table.clone(), source };
+    let contexts = list_of_strings(s.examples, "context").map_err(err)?;
+    let targets = column::<StringArray>(s.examples, "target").map_err(err)?;
+    let situations = column::<StringArray>(s.examples, "situation").map_err(err)?;
+    for name in ["example_id", "conv_id", "turn", "emotion", "emotion_id"] {
+        if s.examples.column_by_name(name).is_none() {
+            return Err(err(ColumnError::Missing(name.to_string())));
+        }
+    }
+    Ok(SplitText { name: s.split, batch: s.examples, contexts, targets, situations })
+}
+
+pub fn split_schema() -> Schema {
+    let ids = || DataType::List(Arc::new(Field::new("item", DataType::UInt32, true)));
+    Schema::new(vec![
+        Field::new("example_id", DataType::UInt32, false),
+        Field::new("conv_id", DataType::Utf8, false),
+        Field::new("turn", DataType::UInt32, false),
+        Field::new("emotion", DataType::Utf8, false),
+        Field::new("emotion_id", DataType::UInt8, false),
+        Field::new("context_ids", DataType::List(Arc::new(Field::new("item", ids(), true))), false),
+        Field::new("context_roles", DataType::List(Arc::new(Field::new("item", ids(), true))), false),
+        Field::new("situation_ids", ids(), false),
+        Field::new("target_ids", ids(), false),
+        Field::new(
+            "target_tokens",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+    ])
+}
+
+/// Builds one split's id table; returns it with (unknown tokens, all tokens).
+fn split_table<'a>(
+    t: &SplitText<'a>,
+    vocab: &Vocab,
+    sent: &dyn Fn(&str) -> &'a Vec<String>,
+) -> Result<(RecordBatch, u64, u64), TokenizeError> {
+    let n = t.batch.num_rows();
+    let mut ctx_ids = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
+    let mut ctx_roles = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
+    let mut sit_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
+    let mut tgt_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
+    let mut tgt_tokens = ListBuilder::with_capacity(StringBuilder::new(), n);
+    let (mut unknown, mut total) = (0u64, 0u64);
+    let mut ids = |tokens: &[String], b: &mut UInt32Builder| {
+        for tok in tokens {
+            let id = vocab.id_or_unk(tok);
+            unknown += u64::from(id == iamm_core::special::UNK);
+            total += 1;
+            b.append_value(id);
+        }
+    };
+    for row in 0..n {
+        for (i, utt) in t.contexts[row].iter().enumerate() {
+            let toks = sent(utt);
+            // Utterances alternate speaker (even index) and listener (odd index).
+            let role = if i % 2 == 0 { USR } else { SYS };
+            let b = ctx_ids.values();
+            b.values().append_value(CLS);
+            ids(toks, b.values());
+            b.append(true);
+            let r = ctx_roles.values();
+            r.values().append_value(CLS);
+            r.values().append_value_n(role, toks.len());
+            r.append(true);
+        }
+        ctx_ids.append(true);
+        ctx_roles.append(true);
+
+        sit_ids.values().append_value(CLS);
+        ids(sent(t.situations.value(row)), sit_ids.values());
+        sit_ids.append(true);
+
+        let target = sent(t.targets.value(row));
+        ids(target, tgt_ids.values());
+        tgt_ids.values().append_value(EOS);
+        tgt_ids.append(true);
+        for tok in target {
+            tgt_tokens.values().append_value(tok);
+        }
+        tgt_tokens.append(true);
+    }
+    let keep = |name: &str| t.batch.column_by_name(name).cloned().expect("checked in read_split");
+    let columns: Vec<ArrayRef> = vec![
+        keep("example_id"),
+        keep("conv_id"),
+        keep("turn"),
+        keep("emotion"),
+        keep("emotion_id"),
+        Arc::new(ctx_ids.finish()),
+        Arc::new(ctx_roles.finish()),
+        Arc::new(sit_ids.finish()),
+        Arc::new(tgt_ids.finish()),
+        Arc::new(tgt_tokens.finish()),
+    ];
+    let batch = RecordBatch::try_new(Arc::new(split_schema()), columns)?;
+    Ok((batch, unknown, total))
+}
+
+fn sentences_table(unique: &[&str], tokens: &[Vec<String>]) -> Result<RecordBatch, TokenizeError> {
+    let mut toks = ListBuilder::new(StringBuilder::new());
+    for t in tokens {
+        for tok in t {
+            toks.values().append_value(tok);
+        }
+        toks.append(true);
+    }
+    let schema = Schema::new(vec![
+        Field::new("sentence_id", DataType::UInt32, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("tokens", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
+    ]);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(0..unique.len() as u32)),
+            Arc::new(StringArray::from_iter_values(unique.iter())),
+            Arc::new(toks.finish()),
+        ],
+    )?)
+}

@@ -1,0 +1,174 @@
+//! Read-only commands: `status`, `dag`, `show`, `stages`.
+
+use anyhow::{Result, bail};
+use arrow_array::RecordBatch;
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use serde_json::{Value, json};
+
+use crate::kinds;
+use crate::plan::explain_change;
+use crate::store::{Artifact, read_parquet};
+use crate::workspace::Workspace;
+
+pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<bool> {
+    let planned = ws.plan_targets(targets)?;
+    let mut rows = Vec::new();
+    let mut all_fresh = true;
+    for (name, p) in &planned {
+        let (state, key, reasons, dir) = match p {
+            Err(e) => ("blocked", Value::Null, vec![format!("{e:#}")], Value::Null),
+            Ok(p) => match ws.store.load(name, &p.key) {
+                Some(a) => ("fresh", json!(p.key), vec![], json!(a.dir.display().to_string())),
+                None => match ws.store.all(name).first() {
+                    Some(prev) => (
+                        "stale",
+                        json!(p.key),
+                        explain_change(&prev.manifest.key_parts, &p.parts),
+                        Value::Null,
+                    ),
+                    None => ("missing", json!(p.key), vec!["never ran".to_string()], Value::Null),
+                },
+            },
+        };
+        all_fresh &= state == "fresh";
+        rows.push(json!({"stage": name, "state": state, "key": key, "reasons": reasons, "artifact": dir}));
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&json!({"profile": ws.profile, "stages": rows}))?);
+    } else {
+        for r in &rows {
+            let key = r["key"].as_str().unwrap_or("-");
+            println!("{:<12} {:<8} {key}", r["stage"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""));
+            for why in r["reasons"].as_array().into_iter().flatten() {
+                println!("             - {}", why.as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(all_fresh)
+}
+
+pub fn dag(ws: &Workspace, dot: bool) {
+    let p = &ws.pipeline;
+    if dot {
+        println!("digraph pipeline {{");
+        for name in p.topo_order() {
+            let s = &p.stages[&name];
+            println!("  \"{name}\" [label=\"{name}\\n({})\"];", s.kind.kind());
+            for d in &s.deps {
+                println!("  \"{d}\" -> \"{name}\";");
+            }
+        }
+        println!("}}");
+        return;
+    }
+    for name in p.topo_order() {
+        let s = &p.stages[&name];
+        let deps = if s.deps.is_empty() { "(source)".to_string() } else { format!("<- {}", s.deps.join(", ")) };
+        println!("{name:<12} uses {:<10} {deps}", s.kind.kind());
+    }
+}
+
+/// The artifact for the stage's current key, or else its newest one with a warning.
+fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
+    let planned = ws.plan_targets(&[stage.to_string()])?;
+    if let Some(Ok(p)) = planned.get(stage) {
+        if let Some(a) = ws.store.load(stage, &p.key) {
+            return Ok((a, true));
+        }
+    }
+    match ws.store.all(stage).into_iter().next() {
+        Some(a) => Ok((a, false)),
+        None => bail!("stage `{stage}` has no artifact yet; build it with `iamm-pipe run {stage}`"),
+    }
+}
+
+pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Result<()> {
+    let (artifact, fresh) = current_or_latest(ws, stage)?;
+    if !fresh {
+        eprintln!(
+            "warning: `{stage}` is stale for the current pipeline; showing its newest artifact \
+             (`iamm-pipe status` says why, `iamm-pipe run {stage}` rebuilds it)"
+        );
+    }
+    let mut manifest = serde_json::to_value(&artifact.manifest)?;
+    manifest["dir"] = json!(artifact.dir.display().to_string());
+    manifest["fresh"] = json!(fresh);
+    if let Some(tables) = manifest["tables"].as_object_mut() {
+        for (name, t) in tables.iter_mut() {
+            if let Some(p) = artifact.table_path(name) {
+                t["path"] = json!(p.display().to_string());
+            }
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        return Ok(());
+    }
+    let m = &artifact.manifest;
+    println!("stage     {}  (kind {})", m.stage, m.key_parts.kind);
+    println!("key       {}{}", m.key, if fresh { "" } else { "  (stale)" });
+    println!("folder    {}", artifact.dir.display());
+    println!("built     {:.2}s by iamm-pipe {}", m.wall_time_s, m.tool_version);
+    println!("summary   {}", m.summary);
+    println!("params    {}", serde_json::to_string(&m.params)?);
+    for (name, input) in &m.key_parts.inputs {
+        println!("input     {name} = {} ({} bytes, blake3 {})", input.path, input.bytes, &input.hash[..16]);
+    }
+    for (name, key) in &m.key_parts.upstream {
+        println!("upstream  {name} {key}");
+    }
+    println!("stats     {}", serde_json::to_string_pretty(&m.stats)?.replace('\n', "\n          "));
+    for (name, t) in &m.tables {
+        println!("\ntable {name}: {} rows, {} bytes, {}", t.rows, t.bytes, t.path);
+        for c in &t.schema {
+            println!("  {:<16} {}", c.name, c.ty);
+        }
+        if rows > 0 {
+            if let Some(path) = artifact.table_path(name) {
+                let head = read_parquet(&path, Some(rows))?;
+                print!("{}", format_head(&head)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first rows of a table, one line per row, long cells cut short.
+fn format_head(batch: &RecordBatch) -> Result<String> {
+    const WIDTH: usize = 48;
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = String::new();
+    for row in 0..batch.num_rows() {
+        let cells: Vec<String> = formatters
+            .iter()
+            .map(|f| {
+                let s = f.value(row).to_string();
+                if s.chars().count() > WIDTH { format!("{}…", s.chars().take(WIDTH).collect::<String>()) } else { s }
+            })
+            .collect();
+        out.push_str(&format!("  [{row}] {}\n", cells.join(" | ")));
+    }
+    Ok(out)
+}
+
+/// `iamm-pipe stages`: every stage kind and its params.
+pub fn stages() {
+    for k in kinds::all() {
+        println!("{}: {}", k.kind(), k.about());
+        for p in k.params() {
+            println!(
+                "  {:<16} {} (default: {})\n  {:<16} {}",
+                p.name,
+                p.ty.describe(),
+                p.default.unwrap_or("required"),
+                "",
+                p.help
+            );
+        }
+    }
+}

@@ -1,0 +1,95 @@
+use anyhow::{Context, Result};
+use iamm_ingest::{IngestOptions, OnBadLine, SourceKind};
+use serde_json::json;
+
+use crate::params::{ParamSpec, ParamType};
+use crate::stage::{StageContext, StageKind, StageOutput};
+
+pub struct Ingest;
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "source",
+        ty: ParamType::Path,
+        default: None,
+        help: "EmpatheticDialogues: a folder with train.csv, valid.csv, test.csv, or the official empatheticdialogues.tar.gz",
+    },
+    ParamSpec {
+        name: "on_bad_line",
+        ty: ParamType::Choice(&["error", "skip"]),
+        default: Some("\"error\""),
+        help: "error: stop at the first malformed line; skip: drop it (and a conversation it breaks) and list it in the manifest",
+    },
+    ParamSpec {
+        name: "verify_checksum",
+        ty: ParamType::Bool,
+        default: Some("true"),
+        help: "check the archive's sha256 against the official release",
+    },
+];
+
+impl StageKind for Ingest {
+    fn kind(&self) -> &'static str {
+        "ingest"
+    }
+    fn about(&self) -> &'static str {
+        "reads EmpatheticDialogues CSVs into dialogues and examples (one per listener turn) per split"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::INGEST
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let source = ctx.params.path("source")?.context("param `source` is required")?;
+        let opts = IngestOptions {
+            on_bad_line: match ctx.params.str("on_bad_line")? {
+                "skip" => OnBadLine::Skip,
+                _ => OnBadLine::Error,
+            },
+            verify_checksum: ctx.params.bool("verify_checksum")?,
+        };
+        let bar = ctx.bar(0, "reading", "bytes");
+        let ingested = iamm_ingest::ingest(&source, &opts, &bar)?;
+        bar.finish_and_clear();
+        let mut tables = Vec::new();
+        let mut counts = serde_json::Map::new();
+        let (mut dialogues, mut examples) = (0, 0);
+        for split in ingested.splits {
+            counts.insert(
+                split.split.to_string(),
+                json!({"dialogues": split.dialogues.num_rows(), "examples": split.examples.num_rows()}),
+            );
+            dialogues += split.dialogues.num_rows();
+            examples += split.examples.num_rows();
+            tables.push((format!("dialogues_{}", split.split), split.dialogues));
+            tables.push((format!("examples_{}", split.split), split.examples));
+        }
+        let source_json = match &ingested.source_kind {
+            SourceKind::Folder => json!({"kind": "folder", "path": source.display().to_string()}),
+            SourceKind::Archive { sha256 } => {
+                json!({"kind": "archive", "path": source.display().to_string(), "sha256": sha256})
+            }
+        };
+        let skipped: Vec<_> = ingested
+            .skipped
+            .iter()
+            .map(|b| json!({"file": b.file, "line": b.line, "problem": b.problem}))
+            .collect();
+        let mut summary = format!("{dialogues} dialogues, {examples} examples");
+        if !skipped.is_empty() {
+            summary.push_str(&format!(", {} bad lines skipped (see `iamm-pipe show {}`)", skipped.len(), ctx.stage));
+        }
+        Ok(StageOutput {
+            tables,
+            stats: json!({
+                "source": source_json,
+                "splits": counts,
+                "skipped_lines": {"count": skipped.len(), "lines": skipped},
+            }),
+            summary,
+        })
+    }
+}

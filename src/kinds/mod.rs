@@ -1,0 +1,24 @@
+//! The stage kinds this build knows, each adapting a stage crate to the engine.
+
+mod ingest;
+mod tokenize;
+
+use crate::stage::StageKind;
+
+pub mod fingerprints {
+    include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
+}
+
+static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &tokenize::Tokenize];
+
+pub fn all() -> &'static [&'static dyn StageKind] {
+    ALL
+}
+
+pub fn find(kind: &str) -> Option<&'static dyn StageKind> {
+    ALL.iter().copied().find(|k| k.kind() == kind)
+}
+
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|k| k.kind()).collect()
+}

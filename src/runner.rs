@@ -1,0 +1,124 @@
+//! `iamm-pipe run`: runs what is stale, reuses what is cached, publishes atomically.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use indicatif::{MultiProgress, ProgressDrawTarget};
+
+use crate::lock::{WorkspaceLock, unix_now};
+use crate::plan::{PlannedStage, explain_change};
+use crate::stage::StageContext;
+use crate::store::{Artifact, Manifest, write_table};
+use crate::workspace::Workspace;
+
+pub struct RunOptions {
+    pub targets: Vec<String>,
+    pub force: bool,
+    pub dry_run: bool,
+    pub wait: bool,
+}
+
+pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
+    let started = Instant::now();
+    let plan = ws.plan_or_fail(&opts.targets)?;
+    let all = opts.targets.is_empty() || opts.targets.iter().any(|t| t == "all");
+    let forced = |name: &str| opts.force && (all || opts.targets.iter().any(|t| t == name));
+
+    if opts.dry_run {
+        for p in &plan {
+            let state = match ws.store.load(&p.name, &p.key) {
+                Some(_) if !forced(&p.name) => "cached".to_string(),
+                Some(_) => "would run (forced)".to_string(),
+                None => match ws.store.all(&p.name).first() {
+                    Some(prev) => format!(
+                        "would run: {}",
+                        explain_change(&prev.manifest.key_parts, &p.parts).join("; ")
+                    ),
+                    None => "would run: never ran".to_string(),
+                },
+            };
+            println!("{:<12} {:<20} {state}", p.name, p.key);
+        }
+        return Ok(());
+    }
+
+    let _lock = WorkspaceLock::acquire(ws.artifacts_dir(), opts.wait)?;
+    ws.store.sweep_temporaries();
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let mut done: Vec<(String, Artifact)> = Vec::new();
+    let (mut ran, mut cached) = (0, 0);
+    for p in &plan {
+        let artifact = match ws.store.load(&p.name, &p.key) {
+            Some(a) if !forced(&p.name) => {
+                cached += 1;
+                println!("  cached  {:<12} {}", p.name, a.manifest.summary);
+                a
+            }
+            _ => {
+                ran += 1;
+                let a = run_stage(ws, p, &done, &progress)
+                    .map_err(|e| anyhow!("stage `{}` failed: {e:#}", p.name))?;
+                println!(
+                    "  ran     {:<12} {:>7.2}s  {}",
+                    p.name, a.manifest.wall_time_s, a.manifest.summary
+                );
+                a
+            }
+        };
+        done.push((p.name.clone(), artifact));
+    }
+    println!(
+        "{} stage(s): {ran} ran, {cached} cached, in {:.2}s. Outputs: {}/<stage>/<key>/ \
+         (`iamm-pipe show STAGE` prints one)",
+        plan.len(),
+        started.elapsed().as_secs_f64(),
+        ws.artifacts_dir().display()
+    );
+    Ok(())
+}
+
+fn run_stage(
+    ws: &Workspace,
+    p: &PlannedStage,
+    done: &[(String, Artifact)],
+    progress: &MultiProgress,
+) -> Result<Artifact> {
+    let started = Instant::now();
+    let tmp = ws.store.begin(&p.name, &p.key)?;
+    let result = (|| {
+        let upstream = p
+            .deps
+            .iter()
+            .map(|d| {
+                done.iter()
+                    .find(|(n, _)| n == d)
+                    .map(|(n, a)| (n.as_str(), a))
+                    .with_context(|| format!("upstream `{d}` has no artifact"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ctx = StageContext { stage: &p.name, params: &p.params, upstream, progress };
+        let output = p.kind.run(&ctx)?;
+        let mut tables = indexmap::IndexMap::new();
+        for (name, batch) in &output.tables {
+            let info = write_table(&tmp, name, batch).with_context(|| format!("writing table `{name}`"))?;
+            tables.insert(name.clone(), info);
+        }
+        let manifest = Manifest {
+            stage: p.name.clone(),
+            key: p.key.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix: unix_now(),
+            wall_time_s: started.elapsed().as_secs_f64(),
+            params: p.params.values().clone(),
+            key_parts: p.parts.clone(),
+            tables,
+            stats: output.stats,
+            summary: output.summary,
+        };
+        ws.store.publish(&tmp, manifest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}

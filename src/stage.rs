@@ -1,0 +1,74 @@
+//! The common stage interface: every stage kind is adapted to it in `kinds/`.
+
+use anyhow::{Context, Result, bail};
+use arrow_array::RecordBatch;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::params::{ParamSpec, Params};
+use crate::store::Artifact;
+
+pub trait StageKind: Sync {
+    /// The name used in `uses:`.
+    fn kind(&self) -> &'static str;
+    /// One line for `iamm-pipe stages` and the README.
+    fn about(&self) -> &'static str;
+    fn params(&self) -> &'static [ParamSpec];
+    /// Hash of the code that produces this kind's outputs (see build.rs).
+    fn fingerprint(&self) -> &'static str;
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput>;
+}
+
+/// What a running stage sees: its params, its upstream artifacts, a scratch folder.
+pub struct StageContext<'a> {
+    pub stage: &'a str,
+    pub params: &'a Params,
+    pub upstream: Vec<(&'a str, &'a Artifact)>,
+    pub progress: &'a MultiProgress,
+}
+
+impl StageContext<'_> {
+    /// Reads the table `name` from whichever upstream artifact provides it.
+    pub fn table(&self, name: &str) -> Result<RecordBatch> {
+        let providers: Vec<_> =
+            self.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key(name)).collect();
+        match providers.as_slice() {
+            [(_, artifact)] => artifact.read_table(name),
+            [] => bail!(
+                "stage `{}` needs a table `{name}` from one of its deps ({}), and none provides it; \
+                 check `deps:` in pipeline.yaml",
+                self.stage,
+                self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+            many => bail!(
+                "stage `{}`: several deps provide a table `{name}` ({}); keep only one of them in `deps:`",
+                self.stage,
+                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// A progress bar with rate and ETA, drawn only on a terminal.
+    pub fn bar(&self, len: u64, what: &str, unit: &str) -> ProgressBar {
+        let style = ProgressStyle::with_template(&format!(
+            "  {{prefix:>10}} {{msg:<12}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} \
+             {{per_sec}} eta {{eta}}"
+        ))
+        .context("progress template")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = self.progress.add(ProgressBar::new(len));
+        bar.set_style(style);
+        bar.set_prefix(self.stage.to_string());
+        bar.set_message(what.to_string());
+        bar
+    }
+}
+
+/// What a stage hands back to the engine; the engine writes and publishes it.
+pub struct StageOutput {
+    pub tables: Vec<(String, RecordBatch)>,
+    /// Stage-specific facts recorded in the manifest (counts, coverage, skipped lines...).
+    pub stats: serde_json::Value,
+    /// One line for the end-of-stage summary.
+    pub summary: String,
+}

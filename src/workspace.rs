@@ -1,0 +1,52 @@
+//! A workspace: the folder with `pipeline.yaml`, its artifact store and hash memo.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+use indexmap::IndexMap;
+
+use crate::hashing::HashMemo;
+use crate::plan::{PlannedStage, plan};
+use crate::spec::Pipeline;
+use crate::store::Store;
+
+pub struct Workspace {
+    pub pipeline: Pipeline,
+    pub store: Store,
+    pub memo: HashMemo,
+    pub profile: Option<String>,
+}
+
+impl Workspace {
+    pub fn open(file: &Path, profile: Option<&str>, overrides: &[String]) -> Result<Workspace> {
+        let mut pipeline = Pipeline::load(file)?;
+        pipeline.apply(profile, overrides)?;
+        let artifacts = pipeline.base_dir.join("artifacts");
+        let memo = HashMemo::load(artifacts.join(".hash-memo.json"));
+        Ok(Workspace { pipeline, store: Store::new(artifacts), memo, profile: profile.map(str::to_string) })
+    }
+
+    pub fn artifacts_dir(&self) -> &PathBuf {
+        &self.store.root
+    }
+
+    /// Plans `targets` (stage names, or `all`) and everything they need.
+    pub fn plan_targets(&mut self, targets: &[String]) -> Result<IndexMap<String, Result<PlannedStage>>> {
+        let order = if targets.is_empty() || targets.iter().any(|t| t == "all") {
+            self.pipeline.topo_order()
+        } else {
+            self.pipeline.closure(targets)?
+        };
+        std::fs::create_dir_all(&self.store.root).ok();
+        Ok(plan(&self.pipeline, &order, &mut self.memo))
+    }
+
+    /// Like `plan_targets`, but the first stage that cannot be planned is an error.
+    pub fn plan_or_fail(&mut self, targets: &[String]) -> Result<Vec<PlannedStage>> {
+        self.plan_targets(targets)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| anyhow!("{e:#}"))
+    }
+}
