@@ -3,7 +3,6 @@
 //! fallback abbreviation list.
 
 use std::path::Path;
-use std::time::Instant;
 
 use iamm_text::{PunktParams, Tokenizer};
 
@@ -113,13 +112,7 @@ fn long_sentence_is_linear_and_exact() {
     let tok = english();
     let words: Vec<String> = (0..2000).map(|i| format!("word{i}")).collect();
     let text = format!("{}, and the end.", words.join(" "));
-    let start = Instant::now();
     let got = tok.process_sent(&text);
-    assert!(
-        start.elapsed().as_secs_f64() < 1.0,
-        "2,000 words took {:?}",
-        start.elapsed()
-    );
     let mut expected = words.clone();
     expected.extend([",", "and", "the", "end", "."].map(String::from));
     assert_eq!(got, expected);
@@ -141,14 +134,14 @@ fn pathological_inputs_do_not_panic() {
         "é. Σ. İ. ſ. \u{1c}\u{a0}\u{3000}😊.\r\n\t".repeat(300),
     ];
     for text in &inputs {
-        let start = Instant::now();
         let _ = tok.process_sent(text);
-        let _ = tok.word_tokenize(text);
-        assert!(
-            start.elapsed().as_secs_f64() < 2.0,
-            "slow on {:?}",
-            &text[..20]
-        );
+        let tokens = tok.word_tokenize(text);
+        // Tokenizing only inserts spaces, except that double quotes become `` and ''
+        // (ASCII only: Python's idea of whitespace differs from Rust's beyond it).
+        if text.is_ascii() && !text.contains('"') {
+            let squeezed: String = text.split_whitespace().collect();
+            assert_eq!(tokens.concat(), squeezed, "characters changed in {:?}", &text[..20]);
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+//! A scratch workspace for running the built binary, as a user would.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_iamm-pipe");
+
+/// `../shared/data` beside the checkout (also there in CI).
+pub fn shared_data() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    assert!(p.join("ed/train.csv").exists(), "real data missing: expected {}", p.display());
+    p.canonicalize().expect("shared data path")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ws {
+    /// A workspace with the given pipeline.yaml and a copy of the demo corpus.
+    pub fn new(pipeline: &str) -> Ws {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("pipeline.yaml"), pipeline).expect("write pipeline");
+        copy_dir(&repo().join("demo"), &dir.path().join("demo"));
+        Ws { dir }
+    }
+
+    /// The repository's own pipeline.yaml (the demo default).
+    pub fn demo() -> Ws {
+        Ws::new(&std::fs::read_to_string(repo().join("pipeline.yaml")).expect("pipeline.yaml"))
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .expect("run iamm-pipe")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "iamm-pipe {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and asserts failure with exit code 2; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "expected exit 2 from {args:?}, stderr: {stderr}");
+        assert!(!stderr.contains("panicked"), "panic: {stderr}");
+        stderr
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON output")
+    }
+
+    /// `status --json`, which exits 1 while anything is not fresh.
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "status failed: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("JSON status")
+    }
+
+    /// Published artifact folders of a stage.
+    pub fn artifacts(&self, stage: &str) -> Vec<String> {
+        let mut keys: Vec<String> = std::fs::read_dir(self.path("artifacts").join(stage))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Every file under artifacts/ with its content hash, to prove nothing changed.
+    pub fn snapshot(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        walk(&self.path("artifacts"), &mut |p| {
+            if !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                let bytes = std::fs::read(p).unwrap_or_default();
+                out.push((p.display().to_string(), blake3::hash(&bytes).to_hex().to_string()));
+            }
+        });
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { walk(&p, f) } else { f(&p) }
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() { copy_dir(&p, &dest) } else { std::fs::copy(&p, &dest).expect("copy"); }
+    }
+}
+
+/// Rows of a table in a stage's manifest, read through `show --json`.
+pub fn rows(manifest: &serde_json::Value, table: &str) -> u64 {
+    manifest["tables"][table]["rows"].as_u64().unwrap_or_else(|| panic!("no table {table} in {manifest}"))
+}
