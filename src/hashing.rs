@@ -77,11 +77,10 @@ impl HashMemo {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let size = meta.len();
-        if let Some(e) = self.entries.get(&key) {
-            if e.size == size && e.mtime_ns == mtime_ns {
+        if let Some(e) = self.entries.get(&key)
+            && e.size == size && e.mtime_ns == mtime_ns {
                 return Ok(Hashed { hash: e.hash.clone(), bytes: size });
             }
-        }
         let hash = hash_file_content(path)?;
         self.entries.insert(key, MemoEntry { size, mtime_ns, hash: hash.clone() });
         self.dirty = true;

@@ -71,11 +71,10 @@ pub fn dag(ws: &Workspace, dot: bool) {
 /// The artifact for the stage's current key, or else its newest one with a warning.
 fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
     let planned = ws.plan_targets(&[stage.to_string()])?;
-    if let Some(Ok(p)) = planned.get(stage) {
-        if let Some(a) = ws.store.load(stage, &p.key) {
+    if let Some(Ok(p)) = planned.get(stage)
+        && let Some(a) = ws.store.load(stage, &p.key) {
             return Ok((a, true));
         }
-    }
     match ws.store.all(stage).into_iter().next() {
         Some(a) => Ok((a, false)),
         None => bail!("stage `{stage}` has no artifact yet; build it with `iamm-pipe run {stage}`"),
@@ -123,12 +122,11 @@ pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Resu
         for c in &t.schema {
             println!("  {:<16} {}", c.name, c.ty);
         }
-        if rows > 0 {
-            if let Some(path) = artifact.table_path(name) {
+        if rows > 0
+            && let Some(path) = artifact.table_path(name) {
                 let head = read_parquet(&path, Some(rows))?;
                 print!("{}", format_head(&head)?);
             }
-        }
     }
     Ok(())
 }

@@ -56,7 +56,7 @@ impl WorkspaceLock {
         }
         file.set_len(0)?;
         file.rewind()?;
-        write!(file, "pid {} since unix time {}", std::process::id(), unix_now())?;
+        write!(file, "pid {} since unix time {}", std::process::id(), unix_now_ms() / 1000)?;
         file.flush()?;
         Ok(WorkspaceLock { file })
     }
@@ -76,9 +76,9 @@ fn read_holder(file: &mut File) -> String {
     if text.trim().is_empty() { String::new() } else { text.trim().to_string() }
 }
 
-pub fn unix_now() -> u64 {
+pub fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }

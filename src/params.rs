@@ -159,11 +159,10 @@ impl Params {
 
 /// `~/` expands to the home folder; relative paths are relative to `base`.
 pub fn resolve_path(base: &Path, text: &str) -> PathBuf {
-    if let Some(rest) = text.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
+    if let Some(rest) = text.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME") {
             return PathBuf::from(home).join(rest);
         }
-    }
     let p = PathBuf::from(text);
     if p.is_absolute() { p } else { base.join(p) }
 }

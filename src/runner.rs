@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::{MultiProgress, ProgressDrawTarget};
+use rayon::prelude::*;
 
-use crate::lock::{WorkspaceLock, unix_now};
+use crate::lock::{WorkspaceLock, unix_now_ms};
 use crate::plan::{PlannedStage, explain_change};
 use crate::stage::StageContext;
 use crate::store::{Artifact, Manifest, write_table};
@@ -98,16 +99,22 @@ fn run_stage(
             .collect::<Result<Vec<_>>>()?;
         let ctx = StageContext { stage: &p.name, params: &p.params, upstream, progress };
         let output = p.kind.run(&ctx)?;
-        let mut tables = indexmap::IndexMap::new();
-        for (name, batch) in &output.tables {
-            let info = write_table(&tmp, name, batch).with_context(|| format!("writing table `{name}`"))?;
-            tables.insert(name.clone(), info);
-        }
+        // Tables are independent files: write them on all cores.
+        let tables = output
+            .tables
+            .par_iter()
+            .map(|(name, batch)| {
+                let info = write_table(&tmp, name, batch).with_context(|| format!("writing table `{name}`"))?;
+                Ok((name.clone(), info))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .collect();
         let manifest = Manifest {
             stage: p.name.clone(),
             key: p.key.clone(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_unix: unix_now(),
+            created_unix_ms: unix_now_ms(),
             wall_time_s: started.elapsed().as_secs_f64(),
             params: p.params.values().clone(),
             key_parts: p.parts.clone(),

@@ -59,10 +59,13 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Checked param values of one stage, with where each came from.
+pub type StageParams = IndexMap<String, (Value, Origin)>;
+
 pub struct StageDecl {
     pub kind: &'static dyn StageKind,
     pub deps: Vec<String>,
-    pub params: IndexMap<String, (Value, Origin)>,
+    pub params: StageParams,
     pub line: u64,
 }
 
@@ -70,7 +73,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     pub base_dir: PathBuf,
     pub stages: IndexMap<String, StageDecl>,
-    profiles: IndexMap<String, IndexMap<String, IndexMap<String, (Value, Origin)>>>,
+    /// profile -> stage -> params it overlays
+    profiles: IndexMap<String, IndexMap<String, StageParams>>,
 }
 
 impl Pipeline {
@@ -285,7 +289,7 @@ fn check_params(
     stage: &str,
     raw: &RawParams,
     origin: impl Fn(u64) -> Origin,
-) -> Result<IndexMap<String, (Value, Origin)>> {
+) -> Result<StageParams> {
     let mut out = IndexMap::new();
     for (name, value) in raw {
         let line = value.referenced.line();

@@ -74,7 +74,7 @@ pub struct Manifest {
     pub stage: String,
     pub key: String,
     pub tool_version: String,
-    pub created_unix: u64,
+    pub created_unix_ms: u64,
     pub wall_time_s: f64,
     /// All params as the stage read them, paths included.
     pub params: IndexMap<String, Value>,
@@ -133,7 +133,7 @@ impl Store {
                 if name.starts_with('.') { None } else { self.load(stage, &name) }
             })
             .collect();
-        found.sort_by(|a, b| b.manifest.created_unix.cmp(&a.manifest.created_unix));
+        found.sort_by_key(|a| std::cmp::Reverse(a.manifest.created_unix_ms));
         found
     }
 

@@ -6,13 +6,13 @@ mod columns;
 mod vectors;
 mod vocab;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use iamm_core::special::{CLS, EOS, SYS, USR};
+use iamm_core::special::{CLS, EOS, SYS, UNK, USR};
+use rustc_hash::FxHashMap;
 use iamm_text::Tokenizer;
 use rayon::prelude::*;
 
@@ -52,13 +52,29 @@ impl Tokenized {
     }
 }
 
-/// Text columns of one examples table, borrowed.
-struct SplitText<'a> {
+/// One examples table with every sentence replaced by its id among the distinct sentences.
+struct SplitSentences<'a> {
     name: &'a str,
     batch: &'a RecordBatch,
-    contexts: Vec<Vec<&'a str>>,
-    targets: &'a StringArray,
-    situations: &'a StringArray,
+    contexts: Vec<Vec<u32>>,
+    targets: Vec<u32>,
+    situations: Vec<u32>,
+}
+
+/// Gives each distinct sentence an id, in first-seen order.
+#[derive(Default)]
+struct Interner<'a> {
+    index: FxHashMap<&'a str, u32>,
+    sentences: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, s: &'a str) -> u32 {
+        *self.index.entry(s).or_insert_with(|| {
+            self.sentences.push(s);
+            self.sentences.len() as u32 - 1
+        })
+    }
 }
 
 pub fn tokenize(
@@ -67,25 +83,16 @@ pub fn tokenize(
     vocab_splits: &[String],
     progress: &indicatif::ProgressBar,
 ) -> Result<Tokenized, TokenizeError> {
-    let texts = splits.iter().map(read_split).collect::<Result<Vec<_>, _>>()?;
     for s in vocab_splits {
-        if !texts.iter().any(|t| t.name == s) {
+        if !splits.iter().any(|t| t.split == s) {
             return Err(TokenizeError::UnknownSplit(s.clone()));
         }
     }
+    let mut interner = Interner::default();
+    let texts = splits.iter().map(|s| read_split(s, &mut interner)).collect::<Result<Vec<_>, _>>()?;
+    let unique = interner.sentences;
 
     // Every distinct sentence is tokenized once, in parallel.
-    let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut unique: Vec<&str> = Vec::new();
-    for t in &texts {
-        let all = t.contexts.iter().flatten().copied().chain(t.targets.iter().flatten()).chain(t.situations.iter().flatten());
-        for s in all {
-            if !index.contains_key(s) {
-                index.insert(s, unique.len() as u32);
-                unique.push(s);
-            }
-        }
-    }
     progress.set_length(unique.len() as u64);
     let tokens: Vec<Vec<String>> = unique
         .par_iter()
@@ -95,20 +102,32 @@ pub fn tokenize(
             t
         })
         .collect();
-    let sent = |s: &str| &tokens[index[s] as usize];
 
-    let mut vocab = Vocab::new();
+    // The reference indexes a split's contexts, then its targets, then its situations, one
+    // use at a time; a word's id is its first use. Words first appear at a sentence's first
+    // use, so visiting each sentence once (weighted by its uses) gives the same ids and counts.
+    let mut uses = vec![0u64; unique.len()];
+    let mut first_use_order = Vec::new();
     for t in texts.iter().filter(|t| vocab_splits.iter().any(|v| v == t.name)) {
-        // The reference indexes a split's contexts, then its targets, then its situations.
-        t.contexts.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
-        t.targets.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
-        t.situations.iter().flatten().for_each(|s| vocab.add_all(sent(s)));
+        let all = t.contexts.iter().flatten().chain(&t.targets).chain(&t.situations);
+        for &sid in all {
+            if uses[sid as usize] == 0 {
+                first_use_order.push(sid);
+            }
+            uses[sid as usize] += 1;
+        }
     }
+    let mut vocab = Vocab::new();
+    for sid in first_use_order {
+        vocab.add_all(&tokens[sid as usize], uses[sid as usize]);
+    }
+    let ids: Vec<Vec<u32>> =
+        tokens.par_iter().map(|t| t.iter().map(|w| vocab.id_or_unk(w)).collect()).collect();
 
     let mut out = Vec::new();
     let mut unknown_tokens = Vec::new();
     for t in &texts {
-        let (batch, unknown, total) = split_table(t, &vocab, &sent)?;
+        let (batch, unknown, total) = split_table(t, &ids, &tokens)?;
         unknown_tokens.push((t.name.to_string(), unknown, total));
         out.push((t.name.to_string(), batch));
     }
@@ -116,7 +135,7 @@ pub fn tokenize(
     Ok(Tokenized { vocab, splits: out, sentences, unknown_tokens })
 }
 
-fn read_split<'a>(s: &'a SplitExamples<'a>) -> Result<SplitText<'a>, TokenizeError> {
+fn read_split<'a>(s: &SplitExamples<'a>, interner: &mut Interner<'a>) -> Result<SplitSentences<'a>, TokenizeError> {
     let table = format!("examples_{}", s.split);
     let err = |source| TokenizeError::Input { table: table.clone(), source };
     let contexts = list_of_strings(s.examples, "context").map_err(err)?;
@@ -127,7 +146,10 @@ fn read_split<'a>(s: &'a SplitExamples<'a>) -> Result<SplitText<'a>, TokenizeErr
             return Err(err(ColumnError::Missing(name.to_string())));
         }
     }
-    Ok(SplitText { name: s.split, batch: s.examples, contexts, targets, situations })
+    let contexts = contexts.into_iter().map(|c| c.into_iter().map(|u| interner.id(u)).collect()).collect();
+    let targets = targets.iter().map(|s| interner.id(s.unwrap_or_default())).collect();
+    let situations = situations.iter().map(|s| interner.id(s.unwrap_or_default())).collect();
+    Ok(SplitSentences { name: s.split, batch: s.examples, contexts, targets, situations })
 }
 
 pub fn split_schema() -> Schema {
@@ -151,10 +173,10 @@ pub fn split_schema() -> Schema {
 }
 
 /// Builds one split's id table; returns it with (unknown tokens, all tokens).
-fn split_table<'a>(
-    t: &SplitText<'a>,
-    vocab: &Vocab,
-    sent: &dyn Fn(&str) -> &'a Vec<String>,
+fn split_table(
+    t: &SplitSentences,
+    ids: &[Vec<u32>],
+    tokens: &[Vec<String>],
 ) -> Result<(RecordBatch, u64, u64), TokenizeError> {
     let n = t.batch.num_rows();
     let mut ctx_ids = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
@@ -163,40 +185,40 @@ fn split_table<'a>(
     let mut tgt_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
     let mut tgt_tokens = ListBuilder::with_capacity(StringBuilder::new(), n);
     let (mut unknown, mut total) = (0u64, 0u64);
-    let mut ids = |tokens: &[String], b: &mut UInt32Builder| {
-        for tok in tokens {
-            let id = vocab.id_or_unk(tok);
-            unknown += u64::from(id == iamm_core::special::UNK);
-            total += 1;
-            b.append_value(id);
-        }
+    let mut count = |ids: &[u32]| {
+        unknown += ids.iter().filter(|&&i| i == UNK).count() as u64;
+        total += ids.len() as u64;
     };
     for row in 0..n {
-        for (i, utt) in t.contexts[row].iter().enumerate() {
-            let toks = sent(utt);
+        for (i, &sid) in t.contexts[row].iter().enumerate() {
+            let utt = &ids[sid as usize];
+            count(utt);
             // Utterances alternate speaker (even index) and listener (odd index).
             let role = if i % 2 == 0 { USR } else { SYS };
             let b = ctx_ids.values();
             b.values().append_value(CLS);
-            ids(toks, b.values());
+            b.values().append_slice(utt);
             b.append(true);
             let r = ctx_roles.values();
             r.values().append_value(CLS);
-            r.values().append_value_n(role, toks.len());
+            r.values().append_value_n(role, utt.len());
             r.append(true);
         }
         ctx_ids.append(true);
         ctx_roles.append(true);
 
+        let situation = &ids[t.situations[row] as usize];
+        count(situation);
         sit_ids.values().append_value(CLS);
-        ids(sent(t.situations.value(row)), sit_ids.values());
+        sit_ids.values().append_slice(situation);
         sit_ids.append(true);
 
-        let target = sent(t.targets.value(row));
-        ids(target, tgt_ids.values());
+        let target = t.targets[row] as usize;
+        count(&ids[target]);
+        tgt_ids.values().append_slice(&ids[target]);
         tgt_ids.values().append_value(EOS);
         tgt_ids.append(true);
-        for tok in target {
+        for tok in &tokens[target] {
             tgt_tokens.values().append_value(tok);
         }
         tgt_tokens.append(true);

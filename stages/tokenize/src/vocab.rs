@@ -1,16 +1,16 @@
 //! The vocabulary: special tokens at their fixed ids, then words in first-seen order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use iamm_core::special;
+use rustc_hash::FxHashMap;
 
 pub struct Vocab {
     words: Vec<String>,
     counts: Vec<u64>,
-    index: HashMap<String, u32>,
+    index: FxHashMap<String, u32>,
 }
 
 impl Default for Vocab {
@@ -26,14 +26,15 @@ impl Vocab {
         Vocab { counts: vec![0; words.len()], words, index }
     }
 
-    pub fn add_all(&mut self, tokens: &[String]) {
+    /// Adds the words of a sentence that occurs `uses` times.
+    pub fn add_all(&mut self, tokens: &[String], uses: u64) {
         for t in tokens {
             match self.index.get(t) {
-                Some(&id) => self.counts[id as usize] += 1,
+                Some(&id) => self.counts[id as usize] += uses,
                 None => {
                     self.index.insert(t.clone(), self.words.len() as u32);
                     self.words.push(t.clone());
-                    self.counts.push(1);
+                    self.counts.push(uses);
                 }
             }
         }
