@@ -72,8 +72,10 @@ impl StageKind for Tokenize {
         let mut summary = format!("vocabulary {}", tokenized.vocab.len());
         let mut coverage_json = serde_json::Value::Null;
         if let Some(path) = ctx.params.path("vectors")? {
-            let (table, coverage) = iamm_tokenize::embedding_table(&path, &tokenized.vocab)
+            let bar = ctx.bar(0, "vectors", "bytes");
+            let (table, coverage) = iamm_tokenize::embedding_table(&path, &tokenized.vocab, &bar)
                 .with_context(|| "param `vectors`".to_string())?;
+            bar.finish_and_clear();
             summary.push_str(&format!(
                 ", {}-d vectors cover {:.2}% ({} of {})",
                 coverage.dim,

@@ -39,15 +39,21 @@ impl Coverage {
     }
 }
 
-/// Reads the vectors at `path` for the words of `vocab`.
-pub fn embedding_table(path: &Path, vocab: &Vocab) -> Result<(RecordBatch, Coverage), VectorError> {
+/// Reads the vectors at `path` for the words of `vocab`; `progress` counts bytes.
+pub fn embedding_table(
+    path: &Path,
+    vocab: &Vocab,
+    progress: &indicatif::ProgressBar,
+) -> Result<(RecordBatch, Coverage), VectorError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| VectorError::Read { path: shown.clone(), source })?;
+    progress.set_length(bytes.len() as u64);
     let mut dim = 0;
     let mut rows: Vec<Option<Vec<f32>>> = vec![None; vocab.len()];
     let mut file_words = 0;
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line_no = i + 1;
+        progress.inc(raw.len() as u64 + 1);
         let fail = |problem: String, dim| VectorError::Format { path: shown.clone(), line: line_no, problem, dim };
         let line = std::str::from_utf8(raw).map_err(|_| fail("not valid UTF-8".into(), dim))?;
         let line = line.trim_end_matches('\r');
