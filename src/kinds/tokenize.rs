@@ -60,7 +60,7 @@ impl StageKind for Tokenize {
             SPLITS.iter().zip(&examples).map(|(split, examples)| SplitExamples { split, examples }).collect();
         let vocab_splits = ctx.params.str_list("vocab_splits")?;
         let bar = ctx.bar(0, "sentences", "sent");
-        let tokenized = iamm_tokenize::tokenize(&tokenizer, &inputs, &vocab_splits, &bar)?;
+        let tokenized = iamm_tokenize::tokenize(&tokenizer, &inputs, &vocab_splits, None, &bar)?;
         bar.finish_and_clear();
 
         let sentences = tokenized.sentences_count();

@@ -28,6 +28,11 @@ pub mod special {
     pub const TOKENS: [&str; 7] = ["UNK", "PAD", "EOS", "SOS", "USR", "SYS", "CLS"];
 }
 
+/// The COMET-ATOMIC 2020 relations IAMM reads, in the order of its `c_*`/`s_*` inputs,
+/// with the short names those inputs use.
+pub const RELATIONS: [(&str, &str); 5] =
+    [("xIntent", "intent"), ("xNeed", "need"), ("xWant", "want"), ("xEffect", "effect"), ("xReact", "react")];
+
 /// The three ED splits, in the order the reference processes them.
 pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
 

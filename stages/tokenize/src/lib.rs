@@ -3,6 +3,7 @@
 //! optional pre-trained word vectors.
 
 mod columns;
+mod knowledge;
 mod vectors;
 mod vocab;
 
@@ -11,12 +12,14 @@ use std::sync::Arc;
 use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
+use iamm_core::RELATIONS;
 use iamm_core::special::{CLS, EOS, SYS, UNK, USR};
 use rustc_hash::FxHashMap;
 use iamm_text::Tokenizer;
 use rayon::prelude::*;
 
 pub use columns::{ColumnError, column, list_of_strings};
+pub use knowledge::Knowledge;
 pub use vectors::{Coverage, VectorError, embedding_table};
 pub use vocab::Vocab;
 
@@ -26,9 +29,14 @@ pub enum TokenizeError {
     Input { table: String, source: ColumnError },
     #[error("`vocab_splits` names `{0}`, which is not among the ingested splits")]
     UnknownSplit(String),
+    #[error("knowledge: {0}")]
+    Knowledge(String),
     #[error(transparent)]
     Arrow(#[from] arrow_schema::ArrowError),
 }
+
+/// Per distinct sentence, its COMET id sequences (one per relation) where it needs them.
+type KnowledgeIds = Vec<Option<[Vec<u32>; 5]>>;
 
 /// One ingested split: its name and its `examples` table.
 pub struct SplitExamples<'a> {
@@ -81,6 +89,7 @@ pub fn tokenize(
     tokenizer: &Tokenizer,
     splits: &[SplitExamples],
     vocab_splits: &[String],
+    knowledge: Option<&Knowledge>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Tokenized, TokenizeError> {
     for s in vocab_splits {
@@ -124,15 +133,48 @@ pub fn tokenize(
     let ids: Vec<Vec<u32>> =
         tokens.par_iter().map(|t| t.iter().map(|w| vocab.id_or_unk(w)).collect()).collect();
 
+    let knowledge_ids = match knowledge {
+        Some(k) => Some(knowledge_ids(k, &texts, &tokens, &vocab)?),
+        None => None,
+    };
+
     let mut out = Vec::new();
     let mut unknown_tokens = Vec::new();
     for t in &texts {
-        let (batch, unknown, total) = split_table(t, &ids, &tokens)?;
+        let (batch, unknown, total) = split_table(t, &ids, &tokens, knowledge_ids.as_deref())?;
         unknown_tokens.push((t.name.to_string(), unknown, total));
         out.push((t.name.to_string(), batch));
     }
     let sentences = sentences_table(&unique, &tokens)?;
     Ok(Tokenized { vocab, splits: out, sentences, unknown_tokens })
+}
+
+/// COMET id sequences for every sentence used as a context utterance or a situation.
+fn knowledge_ids(
+    knowledge: &Knowledge,
+    texts: &[SplitSentences],
+    tokens: &[Vec<String>],
+    vocab: &Vocab,
+) -> Result<KnowledgeIds, TokenizeError> {
+    let mut needed = vec![false; tokens.len()];
+    for t in texts {
+        t.contexts.iter().flatten().chain(&t.situations).for_each(|&sid| needed[sid as usize] = true);
+    }
+    needed
+        .par_iter()
+        .zip(tokens)
+        .map(|(&need, toks)| {
+            if !need {
+                return Ok(None);
+            }
+            let sentence = toks.join(" ");
+            let mut per_relation: [Vec<u32>; 5] = Default::default();
+            for (r, ids) in per_relation.iter_mut().enumerate() {
+                *ids = knowledge.ids(&sentence, r, vocab)?;
+            }
+            Ok(Some(per_relation))
+        })
+        .collect()
 }
 
 fn read_split<'a>(s: &SplitExamples<'a>, interner: &mut Interner<'a>) -> Result<SplitSentences<'a>, TokenizeError> {
@@ -152,9 +194,11 @@ fn read_split<'a>(s: &SplitExamples<'a>, interner: &mut Interner<'a>) -> Result<
     Ok(SplitSentences { name: s.split, batch: s.examples, contexts, targets, situations })
 }
 
-pub fn split_schema() -> Schema {
+/// Columns of a tokenized split; with knowledge, also `c_<relation>` (per context
+/// utterance) and `s_<relation>` (for the situation).
+pub fn split_schema(with_knowledge: bool) -> Schema {
     let ids = || DataType::List(Arc::new(Field::new("item", DataType::UInt32, true)));
-    Schema::new(vec![
+    let mut fields = vec![
         Field::new("example_id", DataType::UInt32, false),
         Field::new("conv_id", DataType::Utf8, false),
         Field::new("turn", DataType::UInt32, false),
@@ -169,7 +213,16 @@ pub fn split_schema() -> Schema {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             false,
         ),
-    ])
+    ];
+    if with_knowledge {
+        for (_, short) in RELATIONS {
+            fields.push(Field::new(format!("c_{short}"), DataType::List(Arc::new(Field::new("item", ids(), true))), false));
+        }
+        for (_, short) in RELATIONS {
+            fields.push(Field::new(format!("s_{short}"), ids(), false));
+        }
+    }
+    Schema::new(fields)
 }
 
 /// Builds one split's id table; returns it with (unknown tokens, all tokens).
@@ -177,8 +230,12 @@ fn split_table(
     t: &SplitSentences,
     ids: &[Vec<u32>],
     tokens: &[Vec<String>],
+    knowledge: Option<&[Option<[Vec<u32>; 5]>]>,
 ) -> Result<(RecordBatch, u64, u64), TokenizeError> {
     let n = t.batch.num_rows();
+    let mut c_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(ListBuilder::new(UInt32Builder::new()))).collect();
+    let mut s_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(UInt32Builder::new())).collect();
+    let know = |sid: u32| knowledge.and_then(|k| k[sid as usize].as_ref());
     let mut ctx_ids = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
     let mut ctx_roles = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
     let mut sit_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
@@ -203,9 +260,24 @@ fn split_table(
             r.values().append_value(CLS);
             r.values().append_value_n(role, utt.len());
             r.append(true);
+            if let Some(k) = know(sid) {
+                for (b, ids) in c_rel.iter_mut().zip(k) {
+                    b.values().values().append_slice(ids);
+                    b.values().append(true);
+                }
+            }
         }
         ctx_ids.append(true);
         ctx_roles.append(true);
+        if let Some(k) = know(t.situations[row]) {
+            for (b, ids) in s_rel.iter_mut().zip(k) {
+                b.values().append_slice(ids);
+                b.append(true);
+            }
+        }
+        if knowledge.is_some() {
+            c_rel.iter_mut().for_each(|b| b.append(true));
+        }
 
         let situation = &ids[t.situations[row] as usize];
         count(situation);
@@ -224,7 +296,7 @@ fn split_table(
         tgt_tokens.append(true);
     }
     let keep = |name: &str| t.batch.column_by_name(name).cloned().expect("checked in read_split");
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         keep("example_id"),
         keep("conv_id"),
         keep("turn"),
@@ -236,7 +308,11 @@ fn split_table(
         Arc::new(tgt_ids.finish()),
         Arc::new(tgt_tokens.finish()),
     ];
-    let batch = RecordBatch::try_new(Arc::new(split_schema()), columns)?;
+    if knowledge.is_some() {
+        columns.extend(c_rel.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(s_rel.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    }
+    let batch = RecordBatch::try_new(Arc::new(split_schema(knowledge.is_some())), columns)?;
     Ok((batch, unknown, total))
 }
 

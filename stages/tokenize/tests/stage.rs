@@ -25,7 +25,7 @@ fn run(vocab_splits: &[&str]) -> (Vec<(&'static str, RecordBatch)>, Tokenized) {
         examples.iter().map(|(split, examples)| SplitExamples { split, examples }).collect();
     let splits: Vec<String> = vocab_splits.iter().map(|s| s.to_string()).collect();
     let tok = Tokenizer::new(PunktParams::fallback());
-    let out = tokenize(&tok, &inputs, &splits, &ProgressBar::hidden()).expect("tokenize");
+    let out = tokenize(&tok, &inputs, &splits, None, &ProgressBar::hidden()).expect("tokenize");
     (examples, out)
 }
 
@@ -113,4 +113,63 @@ fn vectors_fill_covered_words_and_report_bad_lines() {
     assert!(err.contains("v.txt:1:") && err.contains("\"x\" is not a number"), "{err}");
     std::fs::write(&path, "").unwrap();
     assert!(embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap_err().to_string().contains("empty"));
+}
+
+/// A knowledge table giving every sentence the same two beams per relation.
+fn uniform_knowledge(sentences: &RecordBatch, skip_first: bool) -> RecordBatch {
+    use arrow_array::builder::{ListBuilder, StringBuilder, UInt8Builder};
+    use std::sync::Arc;
+    let tokens = sentences.column_by_name("tokens").unwrap().as_list::<i32>();
+    let (mut sent, mut rel, mut beam, mut toks) =
+        (StringBuilder::new(), StringBuilder::new(), UInt8Builder::new(), ListBuilder::new(StringBuilder::new()));
+    for row in usize::from(skip_first)..sentences.num_rows() {
+        let t = tokens.value(row);
+        let t = t.as_string::<i32>();
+        let key: Vec<&str> = (0..t.len()).map(|i| t.value(i)).collect();
+        for (relation, _) in iamm_core::RELATIONS {
+            for (rank, words) in [["to", "be", "happy", "xyzzy"], ["none", "happy", "to", "the"]].iter().enumerate() {
+                sent.append_value(key.join(" "));
+                rel.append_value(relation);
+                beam.append_value(rank as u8);
+                words.iter().for_each(|w| toks.values().append_value(w));
+                toks.append(true);
+            }
+        }
+    }
+    RecordBatch::try_from_iter(vec![
+        ("sentence", Arc::new(sent.finish()) as arrow_array::ArrayRef),
+        ("relation", Arc::new(rel.finish())),
+        ("beam", Arc::new(beam.finish())),
+        ("tokens", Arc::new(toks.finish())),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn knowledge_becomes_c_and_s_inputs_like_the_reference() {
+    let (examples, plain) = run(&["train", "valid", "test"]);
+    let knowledge = iamm_tokenize::Knowledge::from_table(&uniform_knowledge(&plain.sentences, false)).unwrap();
+    let inputs: Vec<SplitExamples> =
+        examples.iter().map(|(split, examples)| SplitExamples { split, examples }).collect();
+    let splits = vec!["train".to_string(), "valid".into(), "test".into()];
+    let tok = Tokenizer::new(PunktParams::fallback());
+    let out = tokenize(&tok, &inputs, &splits, Some(&knowledge), &ProgressBar::hidden()).unwrap();
+    let v = |w: &str| out.vocab.get(w).unwrap();
+    // "to", "none" and the out-of-vocabulary "xyzzy" are dropped; beams are concatenated.
+    let words = vec![v("be"), v("happy"), v("happy"), v("the")];
+    let train = &out.splits[0].1;
+    let intent = train.column_by_name("c_intent").unwrap().as_list::<i32>().value(0);
+    let first = ids(intent.as_ref(), 0);
+    assert_eq!(first[0], CLS);
+    assert_eq!(first[1..], words[..]);
+    let react = train.column_by_name("c_react").unwrap().as_list::<i32>().value(0);
+    assert_eq!(ids(react.as_ref(), 0), words, "xReact has no [CLS]");
+    let contexts = train.column_by_name("context_ids").unwrap().as_list::<i32>();
+    assert_eq!(intent.len(), contexts.value(0).len(), "one c_ sequence per context utterance");
+    assert_eq!(ids(train.column_by_name("s_need").unwrap().as_ref(), 0)[0], CLS);
+    assert_eq!(ids(train.column_by_name("s_react").unwrap().as_ref(), 0), words);
+
+    let partial = iamm_tokenize::Knowledge::from_table(&uniform_knowledge(&plain.sentences, true)).unwrap();
+    let err = tokenize(&tok, &inputs, &splits, Some(&partial), &ProgressBar::hidden()).err().unwrap().to_string();
+    assert!(err.contains("no xIntent knowledge for the sentence"), "{err}");
 }

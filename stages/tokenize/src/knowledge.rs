@@ -1,0 +1,77 @@
+//! COMET knowledge joined onto examples as the reference builds its `c_*` / `s_*` inputs:
+//! per sentence and relation, the words of all beams in one sequence, `[CLS]` first except
+//! for xReact, words outside the vocabulary and the words "to" and "none" dropped.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt8Type;
+use arrow_array::{RecordBatch, StringArray};
+use iamm_core::RELATIONS;
+use iamm_core::special::CLS;
+use rustc_hash::FxHashMap;
+
+use crate::columns::{ColumnError, column, list_of_strings};
+use crate::{TokenizeError, Vocab};
+
+/// Beams' tokens per relation (in `RELATIONS` order), keyed by the processed sentence
+/// (its tokens joined by single spaces, exactly the COMET query's head).
+pub struct Knowledge {
+    by_sentence: FxHashMap<String, [Vec<(u8, Vec<String>)>; 5]>,
+}
+
+impl Knowledge {
+    /// Reads a `knowledge` table: `sentence`, `relation`, `beam` (UInt8), `tokens` (List<Utf8>).
+    pub fn from_table(batch: &RecordBatch) -> Result<Knowledge, TokenizeError> {
+        let err = |source| TokenizeError::Input { table: "knowledge".into(), source };
+        let sentences = column::<StringArray>(batch, "sentence").map_err(err)?;
+        let relations = column::<StringArray>(batch, "relation").map_err(err)?;
+        let beams = batch
+            .column_by_name("beam")
+            .and_then(|c| c.as_primitive_opt::<UInt8Type>())
+            .ok_or_else(|| err(ColumnError::Missing("beam (UInt8)".into())))?;
+        let tokens = list_of_strings(batch, "tokens").map_err(err)?;
+        let mut by_sentence: FxHashMap<String, [Vec<(u8, Vec<String>)>; 5]> = FxHashMap::default();
+        for row in 0..batch.num_rows() {
+            let relation = relations.value(row);
+            let r = RELATIONS.iter().position(|(name, _)| *name == relation).ok_or_else(|| {
+                TokenizeError::Knowledge(format!("row {row}: unknown relation `{relation}`"))
+            })?;
+            let entry = by_sentence.entry(sentences.value(row).to_string()).or_default();
+            entry[r].push((beams.value(row), tokens[row].iter().map(|t| t.to_string()).collect()));
+        }
+        for beams in by_sentence.values_mut() {
+            beams.iter_mut().for_each(|b| b.sort_by_key(|(rank, _)| *rank));
+        }
+        Ok(Knowledge { by_sentence })
+    }
+
+    pub fn sentences(&self) -> usize {
+        self.by_sentence.len()
+    }
+
+    /// The model's id sequence for `sentence` and relation index `r`.
+    pub fn ids(&self, sentence: &str, r: usize, vocab: &Vocab) -> Result<Vec<u32>, TokenizeError> {
+        let beams = self.by_sentence.get(sentence).map(|b| &b[r]).filter(|b| !b.is_empty());
+        let beams = beams.ok_or_else(|| {
+            TokenizeError::Knowledge(format!(
+                "no {} knowledge for the sentence {sentence:?}; the comet stage must cover every \
+                 context utterance and situation (use the same `punkt` param in comet and tokenize)",
+                RELATIONS[r].0
+            ))
+        })?;
+        let mut ids = Vec::new();
+        if RELATIONS[r].0 != "xReact" {
+            ids.push(CLS);
+        }
+        for (_, tokens) in beams {
+            for word in tokens {
+                if word == "to" || word == "none" {
+                    continue;
+                }
+                if let Some(id) = vocab.get(word) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
