@@ -8,6 +8,7 @@ mod lock;
 mod params;
 mod plan;
 mod runner;
+mod shards;
 mod spec;
 mod stage;
 mod store;

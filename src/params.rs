@@ -12,15 +12,23 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy)]
 pub enum ParamType {
     Bool,
-    /// One of a fixed set of words.
+    Int { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
+    Str,
+    /// One of a fixed set of words (`true`/`false` count as the words "true"/"false").
     Choice(&'static [&'static str]),
     /// A non-empty list of distinct words from a fixed set.
     ChoiceList(&'static [&'static str]),
     /// An input file or folder: its content (not its name) goes into the cache key.
     Path,
-    /// Like `Path`, or `null` for "not given".
-    OptionalPath,
+    /// Where to find a tool (a shared library, say): resolved like a path, never hashed.
+    ToolPath,
+    /// `null` ("not given") or a value of the inner type.
+    Nullable(&'static ParamType),
 }
+
+/// A path param that may be left out.
+pub const OPTIONAL_PATH: ParamType = ParamType::Nullable(&ParamType::Path);
 
 /// One declared parameter of a stage kind.
 #[derive(Debug, Clone, Copy)]
@@ -36,23 +44,48 @@ impl ParamType {
     pub fn describe(&self) -> String {
         match self {
             ParamType::Bool => "true or false".into(),
+            ParamType::Int { min, max } => format!("an integer in {min}..={max}"),
+            ParamType::Float { min, max } => format!("a number in {min}..={max}"),
+            ParamType::Str => "a string".into(),
             ParamType::Choice(c) => format!("one of {}", c.join(", ")),
             ParamType::ChoiceList(c) => format!("a list of distinct values from {}", c.join(", ")),
             ParamType::Path => "a path to a file or folder".into(),
-            ParamType::OptionalPath => "a path to a file or folder, or null".into(),
+            ParamType::ToolPath => "a path".into(),
+            ParamType::Nullable(inner) => format!("{}, or null", inner.describe()),
         }
     }
 
+    /// Whether values of this type are input files whose content goes into the cache key.
     pub fn is_path(&self) -> bool {
-        matches!(self, ParamType::Path | ParamType::OptionalPath)
+        match self {
+            ParamType::Path => true,
+            ParamType::Nullable(inner) => inner.is_path(),
+            _ => false,
+        }
     }
 
     /// Checks `v` and returns it in canonical form.
     pub fn check(&self, v: &Value) -> Result<Value, String> {
         let bad = || Err(format!("expected {}, found {}", self.describe(), show_value(v)));
         match (self, v) {
+            (ParamType::Nullable(_), Value::Null) => Ok(Value::Null),
+            (ParamType::Nullable(inner), _) => inner.check(v).map_err(|_| {
+                format!("expected {}, found {}", self.describe(), show_value(v))
+            }),
             (ParamType::Bool, Value::Bool(_)) => Ok(v.clone()),
+            (ParamType::Int { min, max }, Value::Number(n)) => match n.as_i64() {
+                Some(i) if i >= *min && i <= *max => Ok(v.clone()),
+                _ => bad(),
+            },
+            (ParamType::Float { min, max }, Value::Number(n)) => match n.as_f64() {
+                Some(f) if f >= *min && f <= *max => Ok(serde_json::json!(f)),
+                _ => bad(),
+            },
+            (ParamType::Str, Value::String(_)) => Ok(v.clone()),
             (ParamType::Choice(c), Value::String(s)) if c.contains(&s.as_str()) => Ok(v.clone()),
+            (ParamType::Choice(c), Value::Bool(b)) if c.contains(&if *b { "true" } else { "false" }) => {
+                Ok(Value::String(b.to_string()))
+            }
             (ParamType::ChoiceList(c), Value::Array(items)) => {
                 let mut seen = Vec::new();
                 for item in items {
@@ -63,12 +96,7 @@ impl ParamType {
                 }
                 if seen.is_empty() { bad() } else { Ok(v.clone()) }
             }
-            (ParamType::Path, Value::String(s)) | (ParamType::OptionalPath, Value::String(s))
-                if !s.is_empty() =>
-            {
-                Ok(v.clone())
-            }
-            (ParamType::OptionalPath, Value::Null) => Ok(Value::Null),
+            (ParamType::Path | ParamType::ToolPath, Value::String(s)) if !s.is_empty() => Ok(v.clone()),
             _ => bad(),
         }
     }
@@ -141,6 +169,15 @@ impl Params {
         self.get(name)?.as_str().with_context(|| format!("param `{name}` is not a string"))
     }
 
+    pub fn int(&self, name: &str) -> Result<i64> {
+        self.get(name)?.as_i64().with_context(|| format!("param `{name}` is not an integer"))
+    }
+
+    /// A nullable param: `None` when null.
+    pub fn opt(&self, name: &str) -> Result<Option<&Value>> {
+        Ok(Some(self.get(name)?).filter(|v| !v.is_null()))
+    }
+
     pub fn str_list(&self, name: &str) -> Result<Vec<String>> {
         let v = self.get(name)?;
         let items = v.as_array().with_context(|| format!("param `{name}` is not a list"))?;
@@ -183,8 +220,16 @@ mod tests {
         assert!(list.check(&json!(["train"])).is_ok());
         assert!(list.check(&json!(["train", "train"])).is_err());
         assert!(list.check(&json!([])).is_err());
-        assert!(ParamType::OptionalPath.check(&Value::Null).is_ok());
+        assert!(OPTIONAL_PATH.check(&Value::Null).is_ok());
+        assert!(OPTIONAL_PATH.check(&json!(3)).unwrap_err().contains("a path to a file or folder, or null"));
         assert!(ParamType::Path.check(&Value::Null).is_err());
+        let int = ParamType::Nullable(&ParamType::Int { min: 1, max: 10 });
+        assert_eq!(int.check(&json!(3)).unwrap(), json!(3));
+        assert!(int.check(&json!(0)).unwrap_err().contains("an integer in 1..=10, or null"));
+        assert_eq!(ParamType::Float { min: 0.0, max: 2.0 }.check(&json!(1)).unwrap(), json!(1.0));
+        let stop = ParamType::Choice(&["true", "false", "never"]);
+        assert_eq!(stop.check(&json!(true)).unwrap(), json!("true"));
+        assert_eq!(stop.check(&json!("never")).unwrap(), json!("never"));
     }
 
     #[test]

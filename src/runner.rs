@@ -97,7 +97,8 @@ fn run_stage(
                     .with_context(|| format!("upstream `{d}` has no artifact"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let ctx = StageContext { stage: &p.name, params: &p.params, upstream, progress };
+        let rows = ws.store.root.join(".rows");
+        let ctx = StageContext { stage: &p.name, params: &p.params, upstream, rows: &rows, progress };
         let output = p.kind.run(&ctx)?;
         // Tables are independent files: write them on all cores.
         let tables = output

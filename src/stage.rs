@@ -1,5 +1,7 @@
 //! The common stage interface: every stage kind is adapted to it in `kinds/`.
 
+use std::path::Path;
+
 use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -23,22 +25,31 @@ pub struct StageContext<'a> {
     pub stage: &'a str,
     pub params: &'a Params,
     pub upstream: Vec<(&'a str, &'a Artifact)>,
+    /// Root of the row-level caches that outlive artifacts (see `shards.rs`).
+    pub rows: &'a Path,
     pub progress: &'a MultiProgress,
 }
 
 impl StageContext<'_> {
     /// Reads the table `name` from whichever upstream artifact provides it.
     pub fn table(&self, name: &str) -> Result<RecordBatch> {
-        let providers: Vec<_> =
-            self.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key(name)).collect();
-        match providers.as_slice() {
-            [(_, artifact)] => artifact.read_table(name),
-            [] => bail!(
+        self.optional_table(name)?.with_context(|| {
+            format!(
                 "stage `{}` needs a table `{name}` from one of its deps ({}), and none provides it; \
                  check `deps:` in pipeline.yaml",
                 self.stage,
                 self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ),
+            )
+        })
+    }
+
+    /// Like `table`, for inputs a stage can do without.
+    pub fn optional_table(&self, name: &str) -> Result<Option<RecordBatch>> {
+        let providers: Vec<_> =
+            self.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key(name)).collect();
+        match providers.as_slice() {
+            [] => Ok(None),
+            [(_, artifact)] => artifact.read_table(name).map(Some),
             many => bail!(
                 "stage `{}`: several deps provide a table `{name}` ({}); keep only one of them in `deps:`",
                 self.stage,

@@ -1,5 +1,6 @@
 //! The stage kinds this build knows, each adapting a stage crate to the engine.
 
+mod comet;
 mod ingest;
 mod tokenize;
 
@@ -9,7 +10,7 @@ pub mod fingerprints {
     include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 }
 
-static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &tokenize::Tokenize];
+static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &comet::Comet, &tokenize::Tokenize];
 
 pub fn all() -> &'static [&'static dyn StageKind] {
     ALL

@@ -4,7 +4,7 @@ use iamm_text::{PunktParams, Tokenizer};
 use iamm_tokenize::SplitExamples;
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Tokenize;
@@ -12,7 +12,7 @@ pub struct Tokenize;
 static PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "punkt",
-        ty: ParamType::OptionalPath,
+        ty: OPTIONAL_PATH,
         default: Some("null"),
         help: "folder with NLTK's English Punkt parameters in punkt_tab format \
                (nltk_data/tokenizers/punkt_tab/english); null = built-in rule-based sentence splitter",
@@ -26,7 +26,7 @@ static PARAMS: &[ParamSpec] = &[
     },
     ParamSpec {
         name: "vectors",
-        ty: ParamType::OptionalPath,
+        ty: OPTIONAL_PATH,
         default: Some("null"),
         help: "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt)",
     },
@@ -60,7 +60,11 @@ impl StageKind for Tokenize {
             SPLITS.iter().zip(&examples).map(|(split, examples)| SplitExamples { split, examples }).collect();
         let vocab_splits = ctx.params.str_list("vocab_splits")?;
         let bar = ctx.bar(0, "sentences", "sent");
-        let tokenized = iamm_tokenize::tokenize(&tokenizer, &inputs, &vocab_splits, None, &bar)?;
+        let knowledge = match ctx.optional_table("knowledge")? {
+            Some(table) => Some(iamm_tokenize::Knowledge::from_table(&table)?),
+            None => None,
+        };
+        let tokenized = iamm_tokenize::tokenize(&tokenizer, &inputs, &vocab_splits, knowledge.as_ref(), &bar)?;
         bar.finish_and_clear();
 
         let sentences = tokenized.sentences_count();
@@ -70,6 +74,9 @@ impl StageKind for Tokenize {
         }
         tables.push(("sentences".to_string(), tokenized.sentences));
         let mut summary = format!("vocabulary {}", tokenized.vocab.len());
+        if let Some(k) = &knowledge {
+            summary.push_str(&format!(", COMET knowledge for {} sentences", k.sentences()));
+        }
         let mut coverage_json = serde_json::Value::Null;
         if let Some(path) = ctx.params.path("vectors")? {
             let bar = ctx.bar(0, "vectors", "bytes");
@@ -103,6 +110,7 @@ impl StageKind for Tokenize {
                 "sentences": sentences,
                 "tokens": unknown,
                 "vectors": coverage_json,
+                "knowledge_sentences": knowledge.as_ref().map(|k| k.sentences()),
             }),
             summary,
         })

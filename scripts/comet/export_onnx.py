@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Export a seq2seq (BART) checkpoint folder to ONNX for iamm-pipe's COMET stage.
+
+Usage:
+    export_onnx.py CHECKPOINT_DIR OUT_DIR [--int8] [--task summarization]
+
+CHECKPOINT_DIR is a local Hugging Face checkpoint folder, for example the unzipped
+COMET-ATOMIC 2020 BART release
+(https://storage.googleapis.com/ai2-mosaic-public/projects/mosaic-kgs/comet-atomic_2020_BART.zip):
+config.json, pytorch_model.bin (or model.safetensors) and the tokenizer files
+(tokenizer.json, or the slow GPT-2/BART pair vocab.json + merges.txt, with
+added_tokens.json / special_tokens_map.json / tokenizer_config.json when present).
+Nothing is fetched from the network: the script sets HF_HUB_OFFLINE=1.
+
+OUT_DIR receives optimum's `text2text-generation-with-past` layout:
+
+    encoder_model.onnx            input_ids, attention_mask -> last_hidden_state
+    decoder_model_merged.onnx     one decoder graph with a `use_cache_branch` input
+    decoder_model.onnx            (first step, no past)      } also written when
+    decoder_with_past_model.onnx  (later steps, with past)   } optimum produces them
+    config.json                   the model config (incl. task_specific_params)
+    generation_config.json        generation defaults (see --task)
+    tokenizer.json                fast tokenizer (converted from the slow files if
+                                  needed; added tokens such as COMET's relation
+                                  tokens and [GEN] are kept)
+    tokenizer_config.json, special_tokens_map.json (and whatever else the tokenizer saves)
+    export_info.json              versions and arguments used for this export
+    SHA256SUMS                    sha256 of every other file, `sha256sum -c` format
+
+--int8      quantize every ONNX graph with onnxruntime.quantization.quantize_dynamic
+            (int8 weights, dynamic int8 activations for MatMul/Gemm/...). The files keep
+            the same names, so OUT_DIR is a drop-in replacement for the fp32 folder.
+--task NAME merge config.task_specific_params[NAME] into generation_config.json, as
+            the COMET reference does (`use_task_specific_params(model, "summarization")`)
+            before generating. Without --task, generation_config.json holds the model's
+            own defaults. The ONNX graphs are the same either way.
+
+The model weights are large (BART-large: ~1.6 GB fp32): keep OUT_DIR out of git. The
+script refuses to write a large export into an un-ignored folder of a git work tree
+unless --allow-in-git is given.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ONNX_FILES = [
+    "encoder_model.onnx",
+    "decoder_model_merged.onnx",
+    "decoder_model.onnx",
+    "decoder_with_past_model.onnx",
+]
+REQUIRED_ONNX = ["encoder_model.onnx", "decoder_model_merged.onnx"]
+WEIGHT_FILES = [
+    "pytorch_model.bin",
+    "model.safetensors",
+    "pytorch_model.bin.index.json",
+    "model.safetensors.index.json",
+]
+LARGE_EXPORT_BYTES = 20 * 1024 * 1024
+
+
+class ExportError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[export_onnx] {msg}", file=sys.stderr, flush=True)
+
+
+def check_checkpoint(ckpt: Path):
+    if not ckpt.exists():
+        raise ExportError(f"checkpoint folder {ckpt} does not exist")
+    if not ckpt.is_dir():
+        raise ExportError(f"{ckpt} is not a folder (give the unzipped checkpoint folder)")
+    if not (ckpt / "config.json").is_file():
+        hint = ""
+        subs = [p for p in ckpt.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+        if subs:
+            hint = f" (did you mean {subs[0]}?)"
+        raise ExportError(f"{ckpt}/config.json is missing{hint}")
+    if not any((ckpt / w).is_file() for w in WEIGHT_FILES):
+        raise ExportError(
+            f"no model weights in {ckpt}: expected one of {', '.join(WEIGHT_FILES)}"
+        )
+    has_fast = (ckpt / "tokenizer.json").is_file()
+    has_slow = (ckpt / "vocab.json").is_file() and (ckpt / "merges.txt").is_file()
+    if not (has_fast or has_slow):
+        raise ExportError(
+            f"no tokenizer in {ckpt}: expected tokenizer.json, or vocab.json + merges.txt"
+        )
+    with open(ckpt / "config.json") as f:
+        cfg = json.load(f)
+    if not cfg.get("is_encoder_decoder", cfg.get("model_type") in ("bart", "t5", "mbart", "marian", "pegasus")):
+        raise ExportError(
+            f"{ckpt}/config.json does not describe an encoder-decoder model "
+            f"(model_type={cfg.get('model_type')!r})"
+        )
+    return cfg
+
+
+def check_out_dir(out: Path, allow_in_git: bool, expected_bytes: int):
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder")
+    if allow_in_git or expected_bytes < LARGE_EXPORT_BYTES:
+        return
+    probe = out if out.exists() else out.parent
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(probe), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, check=False,
+        )
+    except FileNotFoundError:
+        return
+    if top.returncode != 0:
+        return
+    ignored = subprocess.run(
+        ["git", "-C", top.stdout.strip(), "check-ignore", "-q", str(out.resolve()) + "/x.onnx"],
+        capture_output=True, check=False,
+    )
+    if ignored.returncode != 0:
+        raise ExportError(
+            f"{out} is inside the git work tree {top.stdout.strip()} and not ignored; "
+            f"the export will be ~{expected_bytes / 1e6:.0f} MB of weights that must stay out "
+            "of git. Choose a folder outside the repository (or an ignored one such as "
+            "artifacts/), or pass --allow-in-git."
+        )
+
+
+def weights_bytes(ckpt: Path) -> int:
+    return sum(
+        p.stat().st_size for p in ckpt.iterdir()
+        if p.is_file() and p.suffix in (".bin", ".safetensors")
+    )
+
+
+def export_fp32(ckpt: Path, dest: Path, opset, validate: bool, atol):
+    from optimum.exporters.onnx import main_export
+
+    log(f"exporting {ckpt} -> {dest} (task text2text-generation-with-past)")
+    kwargs = {}
+    if opset is not None:
+        kwargs["opset"] = opset
+    if atol is not None:
+        kwargs["atol"] = atol
+    main_export(
+        model_name_or_path=str(ckpt),
+        output=str(dest),
+        task="text2text-generation-with-past",
+        library_name="transformers",
+        local_files_only=True,
+        do_validation=validate,
+        device="cpu",
+        **kwargs,
+    )
+    missing = [f for f in REQUIRED_ONNX if not (dest / f).is_file()]
+    if missing:
+        raise ExportError(f"optimum did not produce {', '.join(missing)} (got {sorted(os.listdir(dest))})")
+
+
+def save_tokenizer(ckpt: Path, out: Path, strip_added_token_spaces=False):
+    """Save a fast tokenizer (tokenizer.json) for the checkpoint into `out`."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(ckpt), use_fast=True)
+    if not tok.is_fast:
+        raise ExportError(f"could not build a fast tokenizer for {ckpt}")
+    if strip_added_token_spaces:
+        # transformers' old slow tokenizers stripped the whitespace on both sides of a plain
+        # added token ("... mall xIntent [GEN]" -> "Ġmall", "xIntent", "[GEN]"); 4.x fast
+        # tokenizers keep it as separate "Ġ" tokens unless the AddedToken says lstrip/rstrip.
+        from tokenizers import AddedToken
+
+        changed = []
+        for idx, at in sorted(tok.added_tokens_decoder.items()):
+            if at.special:
+                continue
+            new = AddedToken(at.content, single_word=at.single_word, lstrip=True, rstrip=True,
+                             normalized=at.normalized, special=False)
+            tok._tokenizer.add_tokens([new])
+            changed.append(at.content)
+        log(f"added tokens now strip surrounding whitespace: {changed}")
+    tok.save_pretrained(str(out))
+    if not (out / "tokenizer.json").is_file():
+        raise ExportError("the tokenizer did not save a tokenizer.json")
+
+    # Parity check against the slow tokenizer when the checkpoint has one.
+    if (ckpt / "vocab.json").is_file() and (ckpt / "merges.txt").is_file():
+        try:
+            slow = AutoTokenizer.from_pretrained(str(ckpt), use_fast=False)
+        except Exception as e:  # pragma: no cover - diagnostic only
+            log(f"note: slow tokenizer not loadable for the parity check ({e})")
+            slow = None
+        if slow is not None:
+            samples = [
+                "PersonX goes to the mall xIntent [GEN]",
+                "i found an old letter from my dad in a drawer . xReact [GEN]",
+                "caf\u00e9 \u2019 \U0001F600 xNeed [GEN]",
+                "",
+            ]
+            for s in samples:
+                a = tok(s)["input_ids"]
+                b = slow(s)["input_ids"]
+                if a != b:
+                    log(f"WARNING: fast and slow tokenizers differ on {s!r}: {a} vs {b}")
+    added = tok.get_added_vocab()
+    log(f"tokenizer: {type(tok).__name__}, {len(tok)} tokens, {len(added)} added/special tokens")
+    return tok
+
+
+def write_generation_config(ckpt: Path, out: Path, task):
+    from transformers import AutoConfig, GenerationConfig
+
+    config = AutoConfig.from_pretrained(str(ckpt))
+    if (ckpt / "generation_config.json").is_file():
+        gen = GenerationConfig.from_pretrained(str(ckpt))
+    else:
+        gen = GenerationConfig.from_model_config(config)
+    if task:
+        tsp = getattr(config, "task_specific_params", None) or {}
+        if task not in tsp:
+            raise ExportError(
+                f"--task {task}: config.json has no task_specific_params[{task!r}] "
+                f"(available: {sorted(tsp)})"
+            )
+        log(f"merging task_specific_params[{task!r}] into generation_config.json: {tsp[task]}")
+        for k, v in tsp[task].items():
+            setattr(gen, k, v)
+    gen.save_pretrained(str(out))
+    config.save_pretrained(str(out))
+
+
+def quantize_int8(src: Path, dst: Path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    big = src.stat().st_size + sum(
+        p.stat().st_size for p in src.parent.iterdir() if p.name.startswith(src.name + "_data")
+    ) > 1_800_000_000
+    log(f"quantizing {src.name} to int8{' (external data)' if big else ''}")
+    quantize_dynamic(
+        model_input=str(src),
+        model_output=str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+        reduce_range=False,
+        use_external_data_format=big,
+        extra_options={"EnableSubgraph": True},
+    )
+
+
+def describe_onnx(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    ins = ", ".join(f"{i.name}{list(i.shape)}:{i.type}" for i in sess.get_inputs())
+    outs = sess.get_outputs()
+    shown = ", ".join(f"{o.name}{list(o.shape)}" for o in outs[:3])
+    more = f" ... (+{len(outs) - 3})" if len(outs) > 3 else ""
+    log(f"  {path.name}: inputs [{ins}]")
+    log(f"  {path.name}: outputs [{shown}{more}]")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_sums(out: Path):
+    lines = []
+    for p in sorted(out.rglob("*")):
+        if p.is_file() and p.name != "SHA256SUMS":
+            lines.append(f"{sha256_file(p)}  {p.relative_to(out).as_posix()}")
+    (out / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def versions():
+    import onnx
+    import onnxruntime
+    import optimum.version
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "optimum": optimum.version.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def export(ckpt, out, int8=False, task=None, opset=None, validate=True, atol=None,
+           allow_in_git=False, merged_only=False, strip_added_token_spaces=False):
+    ckpt = Path(ckpt)
+    out = Path(out)
+    check_checkpoint(ckpt)
+    check_out_dir(out, allow_in_git, weights_bytes(ckpt) // (4 if int8 else 1))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ONNX_FILES + ["SHA256SUMS"]:
+        for p in out.glob(name + "*"):
+            p.unlink()
+
+    with tempfile.TemporaryDirectory(prefix="comet-onnx-") as tmp:
+        tmp = Path(tmp)
+        fp32 = tmp / "fp32"
+        export_fp32(ckpt, fp32, opset, validate, atol)
+        for name in ONNX_FILES:
+            src = fp32 / name
+            if not src.is_file() or (merged_only and name not in REQUIRED_ONNX):
+                continue
+            if int8:
+                quantize_int8(src, out / name)
+            else:
+                shutil.copy2(src, out / name)
+                for extra in fp32.glob(name + "_data*"):
+                    shutil.copy2(extra, out / extra.name)
+        # optimum also wrote config/tokenizer files; ours below take precedence
+        for p in fp32.iterdir():
+            if p.is_file() and not p.name.endswith(".onnx") and "_data" not in p.name:
+                shutil.copy2(p, out / p.name)
+
+    save_tokenizer(ckpt, out, strip_added_token_spaces)
+    write_generation_config(ckpt, out, task)
+    info = {
+        "checkpoint": str(ckpt.resolve()),
+        "layout": "optimum text2text-generation-with-past",
+        "int8": bool(int8),
+        "quantization": (
+            "onnxruntime.quantization.quantize_dynamic(weight_type=QInt8, per_channel=False, "
+            "reduce_range=False, extra_options={'EnableSubgraph': True})" if int8 else None
+        ),
+        "task_specific_params_merged": task,
+        "merged_only": bool(merged_only),
+        "strip_added_token_spaces": bool(strip_added_token_spaces),
+        "versions": versions(),
+    }
+    (out / "export_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    log("ONNX Runtime load check:")
+    for name in ONNX_FILES:
+        if (out / name).is_file():
+            describe_onnx(out / name)
+    lines = write_sums(out)
+    print(f"# {out}/SHA256SUMS")
+    for line in lines:
+        print(line)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Export a local seq2seq (BART/COMET) checkpoint folder to ONNX "
+        "(optimum text2text-generation-with-past layout).",
+    )
+    ap.add_argument("checkpoint_dir", help="local checkpoint folder (config.json, weights, tokenizer files)")
+    ap.add_argument("out_dir", help="output folder (created; ONNX files in it are replaced)")
+    ap.add_argument("--int8", action="store_true", help="dynamic int8 quantization with onnxruntime")
+    ap.add_argument("--task", default=None,
+                    help="merge config.task_specific_params[TASK] into generation_config.json "
+                    "(COMET uses 'summarization')")
+    ap.add_argument("--opset", type=int, default=None, help="ONNX opset (default: optimum's)")
+    ap.add_argument("--atol", type=float, default=None, help="validation tolerance (default: optimum's)")
+    ap.add_argument("--no-validate", action="store_true",
+                    help="skip optimum's PyTorch-vs-ONNX validation (faster for large models)")
+    ap.add_argument("--merged-only", action="store_true",
+                    help="write only encoder_model.onnx and decoder_model_merged.onnx "
+                    "(not decoder_model.onnx / decoder_with_past_model.onnx)")
+    ap.add_argument("--strip-added-token-spaces", action="store_true",
+                    help="mark the checkpoint's non-special added tokens (COMET's relation tokens, "
+                    "[GEN]) lstrip/rstrip in tokenizer.json: the whitespace around them is dropped, "
+                    "as the slow tokenizers of old transformers releases did by default")
+    ap.add_argument("--allow-in-git", action="store_true",
+                    help="allow writing a large export into an un-ignored folder of a git work tree")
+    args = ap.parse_args(argv)
+    try:
+        export(args.checkpoint_dir, args.out_dir, int8=args.int8, task=args.task, opset=args.opset,
+               validate=not args.no_validate, atol=args.atol, allow_in_git=args.allow_in_git,
+               merged_only=args.merged_only, strip_added_token_spaces=args.strip_added_token_spaces)
+    except ExportError as e:
+        print(f"export_onnx.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::builder::{Float32Builder, StringBuilder, UInt8Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, UInt8Type};
+use arrow_array::{ArrayRef, RecordBatch};
+use iamm_comet::queries::{self, Answer};
+use iamm_comet::{Overrides, Provider, RuntimeOptions, SessionOptions};
+use iamm_core::{RELATIONS, SPLITS};
+use iamm_text::{PunktParams, Tokenizer};
+use rustc_hash::FxHashMap;
+use serde_json::json;
+
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::shards::ShardStore;
+use crate::stage::{StageContext, StageKind, StageOutput};
+
+pub struct Comet;
+
+const OPT_INT: ParamType = ParamType::Nullable(&ParamType::Int { min: 0, max: 4096 });
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "model",
+        ty: OPTIONAL_PATH,
+        default: Some("null"),
+        help: "folder with the seq2seq model exported to ONNX (optimum layout: encoder_model.onnx, \
+               decoder_model_merged.onnx, config.json, tokenizer.json; see scripts/comet/export_onnx.py)",
+    },
+    ParamSpec {
+        name: "import",
+        ty: OPTIONAL_PATH,
+        default: Some("null"),
+        help: "knowledge generated elsewhere instead of a model: a .tsv (header sentence, relation, beam, \
+               text[, score]) or .parquet with those columns; `sentence` is the processed sentence",
+    },
+    ParamSpec {
+        name: "punkt",
+        ty: OPTIONAL_PATH,
+        default: Some("null"),
+        help: "Punkt parameters for preprocessing the sentences; use the same as the tokenize stage",
+    },
+    ParamSpec {
+        name: "task",
+        ty: ParamType::Nullable(&ParamType::Str),
+        default: Some("\"summarization\""),
+        help: "merge config.json's task_specific_params[task] before generating, as the reference does \
+               (null: the model's own generation config)",
+    },
+    ParamSpec { name: "num_beams", ty: ParamType::Int { min: 1, max: 64 }, default: Some("5"), help: "beams per query" },
+    ParamSpec {
+        name: "num_return_sequences",
+        ty: ParamType::Int { min: 1, max: 64 },
+        default: Some("5"),
+        help: "beams kept per query and relation (at most num_beams)",
+    },
+    ParamSpec { name: "max_length", ty: OPT_INT, default: Some("null"), help: "override the model config" },
+    ParamSpec { name: "min_length", ty: OPT_INT, default: Some("null"), help: "override the model config" },
+    ParamSpec {
+        name: "length_penalty",
+        ty: ParamType::Nullable(&ParamType::Float { min: -10.0, max: 10.0 }),
+        default: Some("null"),
+        help: "override the model config",
+    },
+    ParamSpec { name: "no_repeat_ngram_size", ty: OPT_INT, default: Some("null"), help: "override the model config" },
+    ParamSpec {
+        name: "early_stopping",
+        ty: ParamType::Nullable(&ParamType::Choice(&["true", "false", "never"])),
+        default: Some("null"),
+        help: "override the model config",
+    },
+    ParamSpec {
+        name: "batch_size",
+        ty: ParamType::Int { min: 1, max: 4096 },
+        default: Some("16"),
+        help: "queries per decoder call (each with num_beams rows)",
+    },
+    ParamSpec {
+        name: "threads",
+        ty: ParamType::Int { min: 0, max: 1024 },
+        default: Some("0"),
+        help: "ONNX Runtime intra-op threads (0: all cores)",
+    },
+    ParamSpec {
+        name: "provider",
+        ty: ParamType::Choice(&["cpu", "cuda"]),
+        default: Some("\"cpu\""),
+        help: "execution provider (cuda needs an onnxruntime build with CUDA)",
+    },
+    ParamSpec {
+        name: "shard_size",
+        ty: ParamType::Int { min: 1, max: 1_000_000 },
+        default: Some("512"),
+        help: "queries per saved shard (rounded up to whole batches): a killed run loses at most this much work",
+    },
+    ParamSpec {
+        name: "onnxruntime",
+        ty: ParamType::Nullable(&ParamType::ToolPath),
+        default: Some("null"),
+        help: "libonnxruntime.so to load (default: ORT_DYLIB_PATH, the onnxruntime Python package, \
+               then the system library path)",
+    },
+];
+
+impl StageKind for Comet {
+    fn kind(&self) -> &'static str {
+        "comet"
+    }
+    fn about(&self) -> &'static str {
+        "COMET-ATOMIC 2020 knowledge (xIntent, xNeed, xWant, xEffect, xReact) for every context utterance \
+         and situation, by beam search on ONNX Runtime"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::COMET
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let p = ctx.params;
+        let tokenizer = Tokenizer::new(match p.path("punkt")? {
+            Some(dir) => PunktParams::load_dir(&dir)?,
+            None => PunktParams::fallback(),
+        });
+        let examples =
+            SPLITS.iter().map(|s| ctx.table(&format!("examples_{s}"))).collect::<Result<Vec<_>>>()?;
+        let sentences = queries::sentences(&examples.iter().collect::<Vec<_>>(), &tokenizer)
+            .map_err(|e| anyhow!("{e}"))?;
+        let n_queries = sentences.unique.len() * RELATIONS.len();
+        let keep = p.int("num_return_sequences")? as usize;
+
+        let (answers, source) = match (p.path("import")?, p.path("model")?) {
+            (Some(file), _) => (import(&file)?, json!({"import": file.display().to_string()})),
+            (None, Some(model)) => generate(ctx, &model, &sentences.unique)?,
+            (None, None) => bail!("set `model` (an ONNX export of COMET) or `import` (knowledge generated elsewhere)"),
+        };
+        let answer = |s: &str, r: &str| {
+            answers.get(&queries::query(s, r)).map(|a| a.iter().take(keep).cloned().collect::<Answer>())
+        };
+        let table = queries::knowledge_table(&sentences.unique, answer, &tokenizer).map_err(|e| {
+            anyhow!("{e}; an imported table must cover every context utterance and situation")
+        })?;
+        Ok(StageOutput {
+            summary: format!(
+                "{} unique sentences ({} occurrences), {} queries, {} rows",
+                sentences.unique.len(),
+                sentences.naive,
+                n_queries,
+                table.num_rows()
+            ),
+            stats: json!({
+                "sentences_unique": sentences.unique.len(),
+                "sentences_naive": sentences.naive,
+                "queries": n_queries,
+                "queries_naive": sentences.naive * RELATIONS.len(),
+                "sentence_splitter": tokenizer.describe(),
+                "source": source,
+            }),
+            tables: vec![("knowledge".to_string(), table)],
+        })
+    }
+}
+
+/// Generates what the row cache does not hold yet; returns every answer and what ran.
+fn generate(
+    ctx: &StageContext,
+    model_dir: &std::path::Path,
+    sentences: &[String],
+) -> Result<(FxHashMap<String, Answer>, serde_json::Value)> {
+    let p = ctx.params;
+    let runtime = iamm_comet::runtime(&RuntimeOptions { dylib: p.path("onnxruntime")? })?;
+    let session = SessionOptions {
+        threads: p.int("threads")? as usize,
+        provider: if p.str("provider")? == "cuda" { Provider::Cuda } else { Provider::Cpu },
+    };
+    let mut model = iamm_comet::Seq2Seq::load(model_dir, runtime, &session)?;
+    let int = |name: &str| p.opt(name).map(|v| v.and_then(|v| v.as_u64()).map(|v| v as usize));
+    let overrides = Overrides {
+        num_beams: Some(p.int("num_beams")? as usize),
+        num_return_sequences: Some(p.int("num_return_sequences")? as usize),
+        max_length: int("max_length")?,
+        min_length: int("min_length")?,
+        length_penalty: p.opt("length_penalty")?.and_then(|v| v.as_f64()),
+        no_repeat_ngram_size: int("no_repeat_ngram_size")?,
+        early_stopping: p.opt("early_stopping")?.and_then(|v| v.as_str()).map(str::parse).transpose()?,
+        ..Overrides::default()
+    };
+    let task = p.opt("task")?.and_then(|v| v.as_str()).map(str::to_string);
+    let settings = model.settings(task.as_deref(), &overrides)?;
+    // Rows are keyed by what decides them: the model's content and the decoding settings.
+    let settings_json = serde_json::to_string(&settings)?;
+    let settings_hash = blake3::hash(settings_json.as_bytes()).to_hex();
+    let store = ShardStore::open(ctx.rows, &format!("comet/{}-{}", &model.model_hash()[..16], &settings_hash[..16]))?;
+    let mut answers = read_answers(&store.read_all()?)?;
+
+    // Batches are cut from the whole sorted query list, not from what is missing, so that a
+    // run resumed after a kill forms the same batches as an uninterrupted one and ends with
+    // the same table to the last bit (batch shape changes the float rounding of scores). A
+    // batch with any missing query is generated whole; complete batches come from the cache.
+    let mut all: Vec<String> =
+        sentences.iter().flat_map(|s| RELATIONS.iter().map(move |(r, _)| queries::query(s, r))).collect();
+    all.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    let batch_size = p.int("batch_size")? as usize;
+    let todo: Vec<&[String]> =
+        all.chunks(batch_size).filter(|b| b.iter().any(|q| !answers.contains_key(q))).collect();
+    let generated: usize = todo.iter().map(|b| b.len()).sum();
+    let started = Instant::now();
+    let bar = ctx.bar(generated as u64, "generating", "queries");
+    let shard_size = p.int("shard_size")? as usize;
+    let mut rows: Vec<(String, Answer)> = Vec::new();
+    for (i, batch) in todo.iter().enumerate() {
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let beams = model.generate(&refs, &settings)?;
+        for (q, beams) in batch.iter().zip(beams) {
+            rows.push((q.clone(), beams.into_iter().map(|b| (b.text, b.score)).collect::<Answer>()));
+        }
+        bar.inc(batch.len() as u64);
+        // Shards hold whole batches: a killed run loses at most one shard of work.
+        if rows.len() >= shard_size || i + 1 == todo.len() {
+            store.append(&answers_batch(&rows)?)?;
+            answers.extend(rows.drain(..));
+        }
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    Ok((
+        answers,
+        json!({
+            "model": model_dir.display().to_string(),
+            "model_hash": model.model_hash(),
+            "settings": serde_json::from_str::<serde_json::Value>(&settings_json)?,
+            "onnxruntime": runtime.describe(),
+            "row_cache": store.dir().display().to_string(),
+            "queries_from_cache": all.len() - generated,
+            "queries_generated": generated,
+            "generation_seconds": secs,
+            "queries_per_second": if secs > 0.0 { generated as f64 / secs } else { 0.0 },
+        }),
+    ))
+}
+
+fn answers_batch(rows: &[(String, Answer)]) -> Result<RecordBatch> {
+    let (mut q, mut beam, mut text, mut score) =
+        (StringBuilder::new(), UInt8Builder::new(), StringBuilder::new(), Float32Builder::new());
+    for (query, beams) in rows {
+        for (rank, (t, s)) in beams.iter().enumerate() {
+            q.append_value(query);
+            beam.append_value(rank as u8);
+            text.append_value(t);
+            score.append_value(*s);
+        }
+    }
+    Ok(RecordBatch::try_from_iter([
+        ("query", std::sync::Arc::new(q.finish()) as ArrayRef),
+        ("beam", std::sync::Arc::new(beam.finish())),
+        ("text", std::sync::Arc::new(text.finish())),
+        ("score", std::sync::Arc::new(score.finish())),
+    ])?)
+}
+
+/// Row-cache shards back into answers per query, beams in rank order.
+fn read_answers(batches: &[RecordBatch]) -> Result<FxHashMap<String, Answer>> {
+    let mut out: FxHashMap<String, Vec<(u8, String, f32)>> = FxHashMap::default();
+    for b in batches {
+        let col = |n: &str| b.column_by_name(n).with_context(|| format!("row cache shard lacks `{n}`"));
+        let (q, beam, text, score) = (col("query")?, col("beam")?, col("text")?, col("score")?);
+        let (q, text) = (q.as_string::<i32>(), text.as_string::<i32>());
+        let (beam, score) = (beam.as_primitive::<UInt8Type>(), score.as_primitive::<Float32Type>());
+        for i in 0..b.num_rows() {
+            out.entry(q.value(i).to_string()).or_default().push((beam.value(i), text.value(i).to_string(), score.value(i)));
+        }
+    }
+    Ok(ranked(out))
+}
+
+/// Knowledge generated elsewhere: `.parquet`, or `.tsv` with a header line.
+fn import(path: &std::path::Path) -> Result<FxHashMap<String, Answer>> {
+    let shown = path.display();
+    let mut rows: FxHashMap<String, Vec<(u8, String, f32)>> = FxHashMap::default();
+    let mut add = |sentence: &str, relation: &str, beam: u8, text: &str, score: f32, at: &str| -> Result<()> {
+        if !RELATIONS.iter().any(|(r, _)| *r == relation) {
+            bail!("{at}: unknown relation `{relation}` (expected one of xIntent, xNeed, xWant, xEffect, xReact)");
+        }
+        rows.entry(queries::query(sentence, relation)).or_default().push((beam, text.to_string(), score));
+        Ok(())
+    };
+    if path.extension().is_some_and(|e| e == "parquet") {
+        let b = crate::store::read_parquet(path, None)?;
+        let col = |n: &str| b.column_by_name(n).with_context(|| format!("{shown}: no column `{n}`"));
+        let (s, r, beam, t) = (col("sentence")?, col("relation")?, col("beam")?, col("text")?);
+        let (s, r, t) = (s.as_string::<i32>(), r.as_string::<i32>(), t.as_string::<i32>());
+        let beam = arrow_cast::cast(beam, &arrow_schema::DataType::UInt8)?;
+        let beam = beam.as_primitive::<UInt8Type>();
+        let score = match b.column_by_name("score") {
+            Some(c) => Some(arrow_cast::cast(c, &arrow_schema::DataType::Float32)?),
+            None => None,
+        };
+        for i in 0..b.num_rows() {
+            let sc = score.as_ref().map(|c| c.as_primitive::<Float32Type>().value(i)).unwrap_or(f32::NAN);
+            add(s.value(i), r.value(i), beam.value(i), t.value(i), sc, &format!("{shown}: row {i}"))?;
+        }
+    } else {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown} as UTF-8 text"))?;
+        let mut lines = text.lines().enumerate();
+        let header: Vec<&str> = lines.next().map(|(_, h)| h.split('\t').collect()).unwrap_or_default();
+        if header.len() < 4 || header[..4] != ["sentence", "relation", "beam", "text"] {
+            bail!("{shown}:1: expected the header `sentence<TAB>relation<TAB>beam<TAB>text[<TAB>score]`");
+        }
+        for (i, line) in lines {
+            let f: Vec<&str> = line.split('\t').collect();
+            let at = format!("{shown}:{}", i + 1);
+            if f.len() != header.len() {
+                bail!("{at}: {} tab-separated fields, the header has {}", f.len(), header.len());
+            }
+            let beam: u8 = f[2].parse().map_err(|_| anyhow!("{at}: beam {:?} is not a number 0-255", f[2]))?;
+            let score = match f.get(4) {
+                Some(s) => s.parse().map_err(|_| anyhow!("{at}: score {s:?} is not a number"))?,
+                None => f32::NAN,
+            };
+            add(f[0], f[1], beam, f[3], score, &at)?;
+        }
+    }
+    Ok(ranked(rows))
+}
+
+/// (rank, text, score) rows per query -> answers with beams in rank order.
+fn ranked(rows: FxHashMap<String, Vec<(u8, String, f32)>>) -> FxHashMap<String, Answer> {
+    rows.into_iter()
+        .map(|(q, mut beams)| {
+            beams.sort_by_key(|(rank, _, _)| *rank);
+            (q, beams.into_iter().map(|(_, t, s)| (t, s)).collect())
+        })
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! IAMM in candle. `Iamm` (in `iamm.rs`) is the model; the other files are its parts.
+
+pub mod config;
+pub mod iam;
+pub mod iamm;
+pub mod init;
+pub mod layers;
+pub mod memory;
+pub mod ops;
+
+pub use config::{AssocScore, EmotionCombine, IammConfig, SelectorInput, Variant};
+pub use iam::{IamTrace, Selection};
+pub use iamm::{EmotionLogits, Encoded, Generated, Iamm, Losses, Output, Selected};
+pub use init::reference_init;
+pub use memory::MemoryTrace;
