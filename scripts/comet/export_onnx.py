@@ -2,7 +2,8 @@
 """Export a seq2seq (BART) checkpoint folder to ONNX for iamm-pipe's COMET stage.
 
 Usage:
-    export_onnx.py CHECKPOINT_DIR OUT_DIR [--int8] [--task summarization]
+    export_onnx.py CHECKPOINT_DIR OUT_DIR [--int8] [--task summarization] [--merged-only]
+    export_onnx.py FP32_EXPORT_DIR OUT_DIR --int8 --from-onnx     # quantize an existing export
 
 CHECKPOINT_DIR is a local Hugging Face checkpoint folder, for example the unzipped
 COMET-ATOMIC 2020 BART release
@@ -35,6 +36,15 @@ OUT_DIR receives optimum's `text2text-generation-with-past` layout:
             before generating. Without --task, generation_config.json holds the model's
             own defaults. The ONNX graphs are the same either way.
 
+--merged-only  write only encoder_model.onnx and decoder_model_merged.onnx.
+--strip-added-token-spaces  make the checkpoint's plain (non-special) added tokens eat the
+            whitespace around them, as transformers' old slow tokenizers did by default
+            (transformers 4.46 keeps " " before/after "xIntent"/"[GEN]" as separate tokens).
+            Decide which tokenization the reproduction needs; the default keeps 4.46's.
+
+Exporting the same checkpoint twice gives byte-identical files (initializer names that
+torch.onnx numbers by a run-dependent counter are renamed after their first consumer).
+
 The model weights are large (BART-large: ~1.6 GB fp32): keep OUT_DIR out of git. The
 script refuses to write a large export into an un-ignored folder of a git work tree
 unless --allow-in-git is given.
@@ -44,6 +54,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,7 +89,7 @@ def log(msg):
     print(f"[export_onnx] {msg}", file=sys.stderr, flush=True)
 
 
-def check_checkpoint(ckpt: Path):
+def check_checkpoint(ckpt: Path, task=None):
     if not ckpt.exists():
         raise ExportError(f"checkpoint folder {ckpt} does not exist")
     if not ckpt.is_dir():
@@ -106,6 +117,13 @@ def check_checkpoint(ckpt: Path):
             f"{ckpt}/config.json does not describe an encoder-decoder model "
             f"(model_type={cfg.get('model_type')!r})"
         )
+    if task is not None:
+        tsp = cfg.get("task_specific_params") or {}
+        if task not in tsp:
+            raise ExportError(
+                f"--task {task}: {ckpt}/config.json has no task_specific_params[{task!r}] "
+                f"(available: {sorted(tsp) or 'none'})"
+            )
     return cfg
 
 
@@ -212,7 +230,11 @@ def save_tokenizer(ckpt: Path, out: Path, strip_added_token_spaces=False):
                 a = tok(s)["input_ids"]
                 b = slow(s)["input_ids"]
                 if a != b:
-                    log(f"WARNING: fast and slow tokenizers differ on {s!r}: {a} vs {b}")
+                    if strip_added_token_spaces:
+                        log(f"note: with --strip-added-token-spaces, {s!r} -> {a} "
+                            f"(transformers {transformers_version()} slow tokenizer: {b})")
+                    else:
+                        log(f"WARNING: fast and slow tokenizers differ on {s!r}: {a} vs {b}")
     added = tok.get_added_vocab()
     log(f"tokenizer: {type(tok).__name__}, {len(tok)} tokens, {len(added)} added/special tokens")
     return tok
@@ -238,6 +260,80 @@ def write_generation_config(ckpt: Path, out: Path, task):
             setattr(gen, k, v)
     gen.save_pretrained(str(out))
     config.save_pretrained(str(out))
+    # drop the local path transformers records (keeps exports of the same checkpoint identical)
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.pop("_name_or_path", None)
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+_UNSTABLE_NAME = re.compile(r"^onnx::[A-Za-z]+_(\d+)(.*)$")
+
+
+def _all_graphs(graph):
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx_attr_type("GRAPH"):
+                yield from _all_graphs(attr.g)
+            elif attr.type == onnx_attr_type("GRAPHS"):
+                for g in attr.graphs:
+                    yield from _all_graphs(g)
+
+
+def onnx_attr_type(name):
+    import onnx
+
+    return getattr(onnx.AttributeProto, name)
+
+
+def canonicalize_names(path: Path):
+    """Rename the initializers that torch.onnx names by a run-dependent counter
+    ("onnx::MatMul_699_merged_0") after their first consumer node, so that exporting the
+    same checkpoint twice gives byte-identical files. Skipped for models with external data."""
+    import onnx
+
+    if path.stat().st_size > 1_800_000_000 or any(path.parent.glob(path.name + "_data*")) or any(
+        path.parent.glob(path.name + ".data")
+    ):
+        return
+    model = onnx.load(str(path), load_external_data=False)
+    graphs = list(_all_graphs(model.graph))
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for g in graphs for init in g.initializer):
+        return
+    first_consumer = {}
+    for g in graphs:
+        for node in g.node:
+            for name in node.input:
+                first_consumer.setdefault(name, node.name)
+    existing = {i.name for g in graphs for i in g.initializer} | {
+        n for g in graphs for node in g.node for n in list(node.input) + list(node.output)
+    }
+    rename = {}
+    for g in graphs:
+        for init in g.initializer:
+            m = _UNSTABLE_NAME.match(init.name)
+            if not m or init.name not in first_consumer:
+                continue
+            base = f"{first_consumer[init.name]}.weight{m.group(2)}"
+            new, k = base, 1
+            while new in existing or new in rename.values():
+                k += 1
+                new = f"{base}.{k}"
+            rename[init.name] = new
+    if not rename:
+        return
+    for g in graphs:
+        for init in g.initializer:
+            init.name = rename.get(init.name, init.name)
+        for node in g.node:
+            for i, name in enumerate(node.input):
+                if name in rename:
+                    node.input[i] = rename[name]
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            vi.name = rename.get(vi.name, vi.name)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def quantize_int8(src: Path, dst: Path):
@@ -289,6 +385,12 @@ def write_sums(out: Path):
     return lines
 
 
+def transformers_version():
+    import transformers
+
+    return transformers.__version__
+
+
 def versions():
     import onnx
     import onnxruntime
@@ -312,7 +414,7 @@ def export(ckpt, out, int8=False, task=None, opset=None, validate=True, atol=Non
            allow_in_git=False, merged_only=False, strip_added_token_spaces=False):
     ckpt = Path(ckpt)
     out = Path(out)
-    check_checkpoint(ckpt)
+    check_checkpoint(ckpt, task)
     check_out_dir(out, allow_in_git, weights_bytes(ckpt) // (4 if int8 else 1))
     out.mkdir(parents=True, exist_ok=True)
     for name in ONNX_FILES + ["SHA256SUMS"]:
@@ -323,6 +425,9 @@ def export(ckpt, out, int8=False, task=None, opset=None, validate=True, atol=Non
         tmp = Path(tmp)
         fp32 = tmp / "fp32"
         export_fp32(ckpt, fp32, opset, validate, atol)
+        for name in ONNX_FILES:
+            if (fp32 / name).is_file():
+                canonicalize_names(fp32 / name)
         for name in ONNX_FILES:
             src = fp32 / name
             if not src.is_file() or (merged_only and name not in REQUIRED_ONNX):
@@ -341,7 +446,7 @@ def export(ckpt, out, int8=False, task=None, opset=None, validate=True, atol=Non
     save_tokenizer(ckpt, out, strip_added_token_spaces)
     write_generation_config(ckpt, out, task)
     info = {
-        "checkpoint": str(ckpt.resolve()),
+        "checkpoint": ckpt.resolve().name,
         "layout": "optimum text2text-generation-with-past",
         "int8": bool(int8),
         "quantization": (
@@ -359,6 +464,37 @@ def export(ckpt, out, int8=False, task=None, opset=None, validate=True, atol=Non
     for name in ONNX_FILES:
         if (out / name).is_file():
             describe_onnx(out / name)
+    lines = write_sums(out)
+    print(f"# {out}/SHA256SUMS")
+    for line in lines:
+        print(line)
+    return out
+
+
+def quantize_folder(fp32_dir, out, allow_in_git=False):
+    """int8 copy of an existing fp32 export folder (same layout; no re-export)."""
+    fp32_dir, out = Path(fp32_dir), Path(out)
+    if not (fp32_dir / "encoder_model.onnx").is_file():
+        raise ExportError(f"{fp32_dir} is not an ONNX export folder (no encoder_model.onnx)")
+    check_out_dir(out, allow_in_git, sum(p.stat().st_size for p in fp32_dir.glob("*.onnx")) // 4)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in fp32_dir.iterdir():
+        if not p.is_file() or p.name == "SHA256SUMS" or "_data" in p.name:
+            continue
+        if p.suffix == ".onnx":
+            quantize_int8(p, out / p.name)
+        else:
+            shutil.copy2(p, out / p.name)
+    info_path = out / "export_info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info.update({
+        "int8": True,
+        "quantization": "onnxruntime.quantization.quantize_dynamic(weight_type=QInt8, per_channel=False, "
+                        "reduce_range=False, extra_options={'EnableSubgraph': True})",
+        "quantized_from": fp32_dir.resolve().name,
+        "versions": versions(),
+    })
+    info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     lines = write_sums(out)
     print(f"# {out}/SHA256SUMS")
     for line in lines:
@@ -388,10 +524,18 @@ def main(argv=None):
                     help="mark the checkpoint's non-special added tokens (COMET's relation tokens, "
                     "[GEN]) lstrip/rstrip in tokenizer.json: the whitespace around them is dropped, "
                     "as the slow tokenizers of old transformers releases did by default")
+    ap.add_argument("--from-onnx", action="store_true",
+                    help="with --int8: CHECKPOINT_DIR is an existing fp32 export folder of this script; "
+                    "quantize it without exporting again")
     ap.add_argument("--allow-in-git", action="store_true",
                     help="allow writing a large export into an un-ignored folder of a git work tree")
     args = ap.parse_args(argv)
     try:
+        if args.from_onnx:
+            if not args.int8:
+                raise ExportError("--from-onnx only makes sense with --int8")
+            quantize_folder(args.checkpoint_dir, args.out_dir, allow_in_git=args.allow_in_git)
+            return 0
         export(args.checkpoint_dir, args.out_dir, int8=args.int8, task=args.task, opset=args.opset,
                validate=not args.no_validate, atol=args.atol, allow_in_git=args.allow_in_git,
                merged_only=args.merged_only, strip_added_token_spaces=args.strip_added_token_spaces)

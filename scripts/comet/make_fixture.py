@@ -6,27 +6,29 @@ ONNX (fp32 and int8), plus the outputs Hugging Face `generate` gives for it.
 
 writes (relative to the repository root):
 
-    stages/comet/tests/fixtures/tiny-bart/        fp32 ONNX export (scripts/comet/export_onnx.py)
-    stages/comet/tests/fixtures/tiny-bart-int8/   the same, dynamically int8-quantized
-    stages/comet/tests/fixtures/expected.json     PyTorch `generate` outputs, 4 setting variants,
-                                                  batch 1, plus one padded batch of all queries
-    stages/comet/tests/fixtures/expected_int8.json  optimum ORTModelForSeq2SeqLM `generate` on
+    demo/comet/tiny-bart/        fp32 ONNX export (scripts/comet/export_onnx.py):
+                                                  merged decoder and the split pair
+    demo/comet/tiny-bart-int8/   the same, dynamically int8-quantized (merged only)
+    demo/comet/expected.json     PyTorch `generate` outputs, 6 setting variants,
+                                                  batch 1, plus one padded batch of all queries,
+                                                  with onnxruntime's scores for the same sequences
+    demo/comet/expected_int8.json  optimum ORTModelForSeq2SeqLM `generate` on
                                                   the int8 export (variant a)
-    stages/comet/tests/fixtures/README.md         what all this is
+
+The README.md next to them (written by hand) says what all this is.
 
 The model has RANDOM weights (torch.manual_seed): its outputs are meaningless text. The
 fixture exists only to check that the Rust stage's ONNX Runtime beam search reproduces
 transformers' beam search token for token and score for score.
 
 Options:
-    --out DIR        fixture folder (default stages/comet/tests/fixtures)
-    --search N       instead of writing the fixture, try N seeds around the chosen
+    --out DIR        fixture folder (default demo/comet)
+    --search N       instead of writing the fixture, try seeds 0..N-1 with the chosen
                      settings and print the separation metrics of each (for retuning)
     --keep-checkpoint DIR   also keep the PyTorch checkpoint (not committed) in DIR
 """
 
 import argparse
-import copy
 import glob
 import json
 import os
@@ -44,7 +46,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402,E501
 from transformers import (  # noqa: E402
     BartConfig,
     BartForConditionalGeneration,
@@ -512,7 +514,7 @@ def search(n, rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "stages" / "comet" / "tests" / "fixtures"))
+    ap.add_argument("--out", default=str(ROOT / "demo" / "comet"))
     ap.add_argument("--search", type=int, default=0)
     ap.add_argument("--keep-checkpoint", default=None)
     args = ap.parse_args()
@@ -541,7 +543,9 @@ def main():
         for d in (fp32_dir, int8_dir):
             if d.exists():
                 shutil.rmtree(d)
-        export_onnx.export(ckpt, fp32_dir, merged_only=True)
+        # fp32: merged decoder and the split pair (the Rust tests also run the split pair);
+        # int8: merged decoder only, to keep the committed fixture small
+        export_onnx.export(ckpt, fp32_dir)
         export_onnx.export(ckpt, int8_dir, int8=True, merged_only=True)
 
     # the tokenizer the Rust side will load is the exported one
@@ -605,6 +609,12 @@ def main():
                     o["score_ort_fp32"] = oo["score"]
                     o["score_ort_fp32_bits"] = oo["score_f32_bits"]
 
+    ort_split = ORTModelForSeq2SeqLM.from_pretrained(str(fp32_dir), use_cache=True, use_merged=False,
+                                                     provider="CPUExecutionProvider")
+    split_res = ort_generate_all(ort_split, tok, queries, variants[:1])
+    split_mismatch = same_sequences(single[:1], split_res)
+    split_diff = max_score_diff(single[:1], split_res)
+
     ort8 = ORTModelForSeq2SeqLM.from_pretrained(str(int8_dir), use_cache=True, provider="CPUExecutionProvider")
     int8_res = ort_generate_all(ort8, tok, queries, variants[:1])
     m8 = metrics(int8_res)
@@ -619,9 +629,11 @@ def main():
         "ort_fp32_same_sequences_as_torch": not ort_mismatch,
         "ort_fp32_mismatches": [list(x) for x in ort_mismatch],
         "ort_fp32_max_abs_score_diff_vs_torch": ort_diff,
+        "ort_fp32_split_decoders_same_sequences_variant_a": not split_mismatch,
+        "ort_fp32_split_decoders_max_abs_score_diff_vs_torch_variant_a": split_diff,
     }
     print(json.dumps(checks, indent=1))
-    if m["min_gap"] <= 1e-3 or flips or ort_mismatch or not plain_ok:
+    if m["min_gap"] <= 1e-3 or flips or ort_mismatch or split_mismatch or not plain_ok:
         print("WARNING: fixture not well separated; retune SEED/INIT_STD/EOS_BIAS (--search)", file=sys.stderr)
 
     common = {
@@ -656,6 +668,9 @@ def main():
             "queries_with_different_sequences": diffs,
             "scores_bitwise_equal_to_batch1": exact_scores,
             "max_abs_score_diff_vs_batch1": max_bdiff,
+            "min_consecutive_score_gap": min(
+                a["score"] - b["score"] for r in batched_results for a, b in zip(r["outputs"], r["outputs"][1:])
+            ),
             "results": batched_results,
         },
         "checks": checks,
