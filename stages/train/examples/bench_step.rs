@@ -58,6 +58,15 @@ fn example(ids: &mut Ids, lens: &[usize], sit: usize, target: usize, emotion: u8
     }
 }
 
+/// CPU time of the whole process (user + system, all threads) from `/proc/self/stat`, in ms;
+/// on a shared machine it says more about the work than wall time does.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 10.0 // utime, stime in clock ticks (100 Hz)
+}
+
 fn main() -> candle_core::Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: single-threaded here, before candle starts its pools.
@@ -88,7 +97,9 @@ fn main() -> candle_core::Result<()> {
         let batch = collate(&examples.iter().collect::<Vec<_>>(), &dev)?;
         println!("{name}: input {:?}, target {:?}", batch.input.dims(), batch.target.dims());
         let mut totals = vec![];
+        let mut cpu = 0.0;
         for step in 0..steps {
+            let c0 = cpu_ms();
             let t0 = Instant::now();
             let losses = model.loss(&batch)?;
             let t1 = Instant::now();
@@ -105,13 +116,15 @@ fn main() -> candle_core::Result<()> {
             );
             if step > 0 {
                 totals.push(ms(t2 - t0));
+                cpu += cpu_ms() - c0;
             }
         }
         totals.sort_by(f64::total_cmp);
         if !totals.is_empty() {
             println!(
-                "  {name}: median forward+backward {:.1} ms over {} warm steps",
+                "  {name}: median forward+backward {:.1} ms wall, {:.0} ms CPU (all threads) per step, over {} warm steps",
                 totals[totals.len() / 2],
+                cpu / totals.len() as f64,
                 totals.len()
             );
         }

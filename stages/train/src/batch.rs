@@ -63,7 +63,7 @@ pub struct Batch {
     pub emotion: Tensor,
     /// Row `r` of the batch holds `examples[order[r]]` (the collate sorts the examples).
     pub order: Vec<usize>,
-    /// Utterances per row.
+    /// Utterances per row (for callers; the model reads padding from the tensors).
     pub utterances: Vec<usize>,
     /// Target length per row (EOS included).
     pub target_lens: Vec<usize>,

@@ -509,7 +509,8 @@ fn fast_paths_match_the_plain_computation() -> Result<()> {
 
 #[test]
 fn config_round_trips_through_json() {
-    let cfg = IammConfig { variant: Variant::WithoutIA, assoc_score: AssocScore::SigmoidProduct, ..IammConfig::default() };
+    let cfg =
+        IammConfig { variant: Variant::WithoutIA, assoc_score: AssocScore::SigmoidProduct, ..IammConfig::default() };
     let json = serde_json::to_string(&cfg).unwrap();
     assert!(json.contains("\"variant\":\"without_ia\""), "{json}");
     assert!(json.contains("\"assoc_score\":\"sigmoid_product\""), "{json}");

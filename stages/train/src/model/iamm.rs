@@ -582,7 +582,8 @@ impl Iamm {
     }
 
     /// Teacher-forced forward pass, differentiable everywhere (gradients through
-    /// [`Iamm::backward`] or [`Losses::backward`]).
+    /// [`Iamm::backward`] or [`Losses::backward`]). Without gradients (evaluation), use
+    /// `decode(&encode(batch)?, &batch.decoder_input()?)`, which skips the embedding tape.
     pub fn forward(&self, batch: &Batch) -> Result<Output> {
         let encoded = self.encode_with(batch, Some(Arc::new(EmbeddingTape::default())))?;
         let generated = self.decode(&encoded, &batch.decoder_input()?)?;

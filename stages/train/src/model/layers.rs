@@ -15,13 +15,14 @@ use candle_nn::{Init, VarBuilder};
 
 use super::ops;
 
-/// torch's `nn.Linear` default bias init and `xavier_uniform_` (the reference applies it to
-/// every weight of rank > 1 except the embedding).
+/// `xavier_uniform_`, which the reference applies to every weight of rank > 1 except the
+/// embedding (conv kernels: `fan = channels × 3`).
 pub(crate) fn xavier(fan_in: usize, fan_out: usize) -> Init {
     let b = (6.0 / (fan_in + fan_out) as f64).sqrt();
     Init::Uniform { lo: -b, up: b }
 }
 
+/// torch's default bias init for `nn.Linear` and `nn.Conv1d`: `U(±1/√fan_in)`.
 pub(crate) fn torch_bias(fan_in: usize) -> Init {
     let b = 1.0 / (fan_in as f64).sqrt();
     Init::Uniform { lo: -b, up: b }
@@ -43,13 +44,7 @@ impl Linear {
 
     /// `x [..., in] -> [..., out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims();
-        let in_dim = *dims.last().unwrap();
-        let rows = x.elem_count() / in_dim.max(1);
-        let y = ops::linear(&x.reshape((rows, in_dim))?, &self.weight, self.bias.as_ref())?;
-        let mut out = dims.to_vec();
-        *out.last_mut().unwrap() = self.weight.dim(0)?;
-        y.reshape(out)
+        ops::linear(x, &self.weight, self.bias.as_ref())
     }
 }
 
@@ -182,12 +177,6 @@ pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     x.reshape((b, l, heads, d / heads))?.transpose(1, 2)?.contiguous()
 }
 
-/// Merges `[B, H, L, dh]` into `[B, L, H*dh]`.
-pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
-    let (b, h, l, dh) = x.dims4()?;
-    x.transpose(1, 2)?.reshape((b, l, h * dh))
-}
-
 impl MultiHeadAttention {
     pub fn new(vb: VarBuilder, dim: usize, depth: usize, heads: usize) -> Result<Self> {
         Ok(MultiHeadAttention {
@@ -211,22 +200,23 @@ impl MultiHeadAttention {
         mask: Option<&Tensor>,
         want_logits: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let q = split_heads(&self.query.forward(queries)?, self.heads)?.affine(self.scale, 0.0)?;
-        let k = split_heads(&self.key.forward(memory)?, self.heads)?;
-        let v = split_heads(&self.value.forward(memory)?, self.heads)?;
-        let (b, lq, lk) = (q.dim(0)?, q.dim(2)?, k.dim(2)?);
+        let q = self.query.forward(queries)?; // [B, Lq, depth]
+        let k = self.key.forward(memory)?;
+        let v = self.value.forward(memory)?;
+        let (b, lq, lk) = (q.dim(0)?, q.dim(1)?, k.dim(1)?);
         let mask = match mask {
             Some(m) => m.clone(),
             None => Tensor::zeros((b, 1, 1, lk), DType::U8, q.device())?,
         };
         let mean = if want_logits {
             // head-mean of the masked logits (masked: -1e18 in every head, so in the mean)
-            let mean = (q.matmul(&k.t()?)?.sum(1)? / self.heads as f64)?;
+            let q4 = split_heads(&q, self.heads)?.affine(self.scale, 0.0)?;
+            let mean = (q4.matmul(&split_heads(&k, self.heads)?.t()?)?.sum(1)? / self.heads as f64)?;
             Some(ops::masked_fill(&mean, &mask.squeeze(1)?, ops::MASK_VALUE)?.reshape((b, lq, lk))?)
         } else {
             None
         };
-        let ctx = merge_heads(&ops::attention(&q, &k, &v, &mask)?)?;
+        let ctx = ops::attention(&q, &k, &v, &mask, self.heads, self.scale)?;
         Ok((self.output.forward(&ctx)?, mean))
     }
 }
@@ -251,12 +241,12 @@ impl Conv3 {
 
     /// `[B, L, in] -> [B, L, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, l, c) = x.dims3()?;
+        let c = x.dim(2)?;
         let unf = ops::unfold3(x, if self.causal { 2 } else { 1 })?;
         let out_dim = self.weight.dim(0)?;
         // w[o, c, j] -> w'[o, j*C + c], matching the tap-major order of `unf`.
         let w = self.weight.permute((0, 2, 1))?.reshape((out_dim, 3 * c))?;
-        ops::linear(&unf.reshape((b * l, 3 * c))?, &w, Some(&self.bias))?.reshape((b, l, out_dim))
+        ops::linear(&unf, &w, Some(&self.bias))
     }
 }
 

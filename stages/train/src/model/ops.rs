@@ -5,9 +5,7 @@
 //! dozens of small ones per step, so on the CPU each is one node here, with a hand-written
 //! backward. On other devices the composite form runs (same maths, candle's autograd).
 
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Result, Shape, Tensor, WithDType, bail,
-};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, Layout, Result, Shape, Tensor, WithDType, bail};
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -450,11 +448,14 @@ impl CustomOp3 for RefLayerNormBwd {
                 part
             };
             let sum = |a: Vec<T>, b: Vec<T>| -> Vec<T> { a.into_iter().zip(b).map(|(a, b)| a + b).collect() };
-            let parts = if gx.len() >= PAR_MIN_ELEMS {
-                gx.par_chunks_mut(BLOCK * n).enumerate().map(block).reduce(|| vec![T::zero(); 2 * n], sum)
+            // Per-block parts are added in block order, so the result does not depend on how
+            // rayon splits the work (a resumed run must equal an uninterrupted one bit for bit).
+            let blocks: Vec<Vec<T>> = if gx.len() >= PAR_MIN_ELEMS {
+                gx.par_chunks_mut(BLOCK * n).enumerate().map(block).collect()
             } else {
-                gx.chunks_mut(BLOCK * n).enumerate().map(block).fold(vec![T::zero(); 2 * n], sum)
+                gx.chunks_mut(BLOCK * n).enumerate().map(block).collect()
             };
+            let parts = blocks.into_iter().fold(vec![T::zero(); 2 * n], sum);
             gpar.copy_from_slice(&parts);
             let _ = rows;
             Ok((wrap(out), Shape::from((rows + 2, n))))
@@ -970,7 +971,8 @@ fn linear_cpu(ss: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
     fn run<T: Real>(ss: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
         let (xs, xl) = ss[0];
         let (ws, wl) = ss[1];
-        let (rows, inp) = xl.shape().dims2()?;
+        let inp = last_dim(xl)?;
+        let rows = xl.shape().elem_count() / inp;
         let (out, win) = wl.shape().dims2()?;
         if win != inp {
             bail!("linear: input of {inp} features for a weight [{out}, {win}]");
@@ -981,9 +983,21 @@ fn linear_cpu(ss: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
             Some((bs, bl)) => Some(contiguous::<T>(bs, bl)?),
             None => None,
         };
-        Ok((wrap(linear_fwd(x, w, b, rows, inp, out)), Shape::from((rows, out))))
+        let mut dims = xl.dims().to_vec();
+        *dims.last_mut().unwrap() = out;
+        Ok((wrap(linear_fwd(x, w, b, rows, inp, out)), Shape::from(dims)))
     }
     dispatch_f!(ss[0].0, "iamm-linear", |T| run::<T>(ss))
+}
+
+/// Gradients of `y = x·wᵀ (+ b)` for an N-d `x`: `(dx, dw, db)`.
+fn linear_bwd(x: &Tensor, w: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let (out, inp) = w.dims2()?;
+    let rows = x.elem_count() / inp;
+    let g2 = g.contiguous()?.reshape((rows, out))?;
+    let dx = g2.matmul(w)?.reshape(x.shape())?;
+    let dw = g2.t()?.matmul(&x.reshape((rows, inp))?)?;
+    Ok((dx, dw, g2))
 }
 
 impl CustomOp2 for LinearOp {
@@ -994,7 +1008,8 @@ impl CustomOp2 for LinearOp {
         linear_cpu(&[(s1, l1), (s2, l2)])
     }
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(g.matmul(w)?), Some(g.t()?.matmul(x)?)))
+        let (dx, dw, _) = linear_bwd(x, w, g)?;
+        Ok((Some(dx), Some(dw)))
     }
 }
 
@@ -1021,7 +1036,8 @@ impl CustomOp3 for LinearOp {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(g.matmul(w)?), Some(g.t()?.matmul(x)?), Some(column_sum(g)?)))
+        let (dx, dw, g2) = linear_bwd(x, w, g)?;
+        Ok((Some(dx), Some(dw), Some(column_sum(&g2)?)))
     }
 }
 
@@ -1042,11 +1058,14 @@ impl CustomOp1 for ColumnSum {
                 }
                 acc
             };
+            // Fixed row blocks summed in order: the same grouping whatever rayon's splitting.
             let out = if x.len() >= PAR_MIN_ELEMS {
-                (0..rows)
+                const ROWS: usize = 64;
+                let parts: Vec<Vec<T>> = (0..rows.div_ceil(ROWS))
                     .into_par_iter()
-                    .fold(|| vec![T::zero(); n], add)
-                    .reduce(|| vec![T::zero(); n], |a, b| a.into_iter().zip(b).map(|(a, b)| a + b).collect())
+                    .map(|b| (b * ROWS..((b + 1) * ROWS).min(rows)).fold(vec![T::zero(); n], add))
+                    .collect();
+                parts.into_iter().fold(vec![T::zero(); n], |a, b| a.into_iter().zip(b).map(|(a, b)| a + b).collect())
             } else {
                 (0..rows).fold(vec![T::zero(); n], add)
             };
@@ -1061,7 +1080,7 @@ fn column_sum(g: &Tensor) -> Result<Tensor> {
     if fused(g) { g.contiguous()?.apply_op1_no_bwd(&ColumnSum) } else { g.sum(0) }
 }
 
-/// `x [rows, in] · wᵀ + b` for a torch-layout weight `w [out, in]`.
+/// `x [..., in] · wᵀ + b` for a torch-layout weight `w [out, in]` `-> [..., out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     if fused(x) {
         let x = x.contiguous()?;
@@ -1071,36 +1090,40 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
             None => x.apply_op2(&w, LinearOp),
         }
     } else {
-        let y = x.matmul(&w.t()?)?;
-        match b {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        let dims = x.dims();
+        let inp = *dims.last().expect("rank >= 1");
+        let (out, _) = w.dims2()?;
+        let y = x.reshape((x.elem_count() / inp, inp))?.matmul(&w.t()?)?;
+        let y = match b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut shape = dims.to_vec();
+        *shape.last_mut().unwrap() = out;
+        y.reshape(shape)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // fused masked attention
 
-/// `c = a·b` for small row-major blocks through gemm (single-threaded: the callers
+/// `c = β·a·b` for small row-major blocks through gemm (single-threaded: the callers
 /// parallelise over blocks). `a` is `m×k` with strides `(a_rs, a_cs)`, `b` is `k×n` with
-/// `(b_rs, b_cs)`, `c` is `m×n` contiguous.
+/// `(b_rs, b_cs)`, `c` is `m×n` with row stride `c_rs`.
 #[allow(clippy::too_many_arguments)]
 fn mm<T: Real>(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: &[T],
-    a_rs: usize,
-    a_cs: usize,
+    (a_rs, a_cs): (usize, usize),
     b: &[T],
-    b_rs: usize,
-    b_cs: usize,
+    (b_rs, b_cs): (usize, usize),
     c: &mut [T],
+    c_rs: usize,
+    beta: T,
 ) {
-    debug_assert!(c.len() >= m * n);
-    // SAFETY: the strides describe matrices inside `a`, `b` and `c` (checked by the callers'
-    // shapes); gemm only reads `a`, `b` and writes `c`.
+    debug_assert!(m == 0 || c.len() >= (m - 1) * c_rs + n);
+    // SAFETY: the strides describe matrices inside `a`, `b` and `c` (the callers' shapes);
+    // gemm only reads `a`, `b` and writes the `m×n` block of `c`.
     unsafe {
         gemm::gemm(
             m,
@@ -1108,7 +1131,7 @@ fn mm<T: Real>(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            c_rs as isize,
             false,
             a.as_ptr(),
             a_cs as isize,
@@ -1117,7 +1140,7 @@ fn mm<T: Real>(
             b_cs as isize,
             b_rs as isize,
             T::zero(),
-            T::one(),
+            beta,
             false,
             false,
             false,
@@ -1133,38 +1156,49 @@ fn cpu_slice<'a, T: WithDType>(t: &'a candle_core::StorageRef<'a>, l: &Layout) -
     }
 }
 
-/// Shapes of one attention call: `units = B·H` blocks of `lq × lk` scores, `dh` per head.
+/// Shapes of one attention call on merged heads: `q [B, Lq, D]`, `k`, `v` `[B, Lk, D]`,
+/// `D = H·dh`, mask `[B, 1, Mq, Lk]` with `Mq ∈ {1, Lq}`.
 #[derive(Clone, Copy)]
 struct AttDims {
-    units: usize,
+    b: usize,
+    h: usize,
     lq: usize,
     lk: usize,
+    d: usize,
     dh: usize,
-    mi: MaskIndex,
+    mq: usize,
 }
 
 impl AttDims {
-    fn new(q: &Layout, k: &Layout, v: &Layout, m: &Layout) -> Result<Self> {
-        let (b, h, lq, dh) = q.shape().dims4()?;
-        let (kb, kh, lk, kdh) = k.shape().dims4()?;
-        if (kb, kh, kdh) != (b, h, dh) || v.dims() != k.dims() {
-            bail!("fused attention: q {:?}, k {:?}, v {:?}", q.dims(), k.dims(), v.dims());
+    fn new(heads: usize, q: &Layout, k: &Layout, v: &Layout, m: &Layout) -> Result<Self> {
+        let (b, lq, d) = q.shape().dims3()?;
+        let (kb, lk, kd) = k.shape().dims3()?;
+        let md = m.dims();
+        if (kb, kd) != (b, d) || v.dims() != k.dims() || d % heads != 0 {
+            bail!("fused attention: q {:?}, k {:?}, v {:?}, {heads} heads", q.dims(), k.dims(), v.dims());
         }
-        let scores = Layout::contiguous((b, h, lq, lk));
-        Ok(AttDims { units: b * h, lq, lk, dh, mi: MaskIndex::new(&scores, m)? })
+        if md.len() != 4 || md[0] != b || md[1] != 1 || md[3] != lk || (md[2] != 1 && md[2] != lq) {
+            bail!("fused attention: mask {md:?} for q {:?} and k {:?}", q.dims(), k.dims());
+        }
+        Ok(AttDims { b, h: heads, lq, lk, d, dh: d / heads, mq: md[2] })
+    }
+    fn mask_row<'a>(&self, m: &'a [u8], b: usize, i: usize) -> &'a [u8] {
+        let r = b * self.mq + if self.mq == 1 { 0 } else { i };
+        &m[r * self.lk..(r + 1) * self.lk]
     }
 }
 
-/// Scores and masked softmax of one block into `p` (`lq × lk`).
-fn att_probs<T: Real>(d: &AttDims, u: usize, q: &[T], k: &[T], m: &[u8], p: &mut [T]) {
-    let (lq, lk, dh) = (d.lq, d.lk, d.dh);
-    mm(lq, lk, dh, q, dh, 1, k, 1, dh, p);
+/// Scaled scores and masked softmax of head `h` of batch row `bi` into `p` (`lq × lk`).
+#[allow(clippy::too_many_arguments)]
+fn att_probs<T: Real>(a: &AttDims, bi: usize, h: usize, q: &[T], k: &[T], m: &[u8], scale: T, p: &mut [T]) {
+    let (lq, lk, d, dh) = (a.lq, a.lk, a.d, a.dh);
+    mm((lq, lk, dh), &q[h * dh..], (d, 1), &k[h * dh..], (1, d), p, lk, scale);
     for i in 0..lq {
-        let r = u * lq + i;
-        let mrow = &m[d.mi.row(r) * lk..(d.mi.row(r) + 1) * lk];
+        let mrow = a.mask_row(m, bi, i);
         let row = &mut p[i * lk..(i + 1) * lk];
         let max = row.iter().zip(mrow).filter(|(_, m)| **m == 0).map(|(x, _)| *x).fold(T::neg_infinity(), Float::max);
         if max == T::neg_infinity() {
+            // every key masked: torch's softmax over equal -1e18 logits is uniform
             let uval = T::one() / <T as num_traits::NumCast>::from(lk).unwrap();
             row.iter_mut().for_each(|o| *o = uval);
             continue;
@@ -1183,17 +1217,10 @@ fn att_probs<T: Real>(d: &AttDims, u: usize, q: &[T], k: &[T], m: &[u8], p: &mut
     }
 }
 
-/// Runs `f(unit, out_chunk)` over units, in parallel when the work is large.
-fn for_units<T: Real>(out: &mut [T], chunk: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if work >= PAR_MIN_ELEMS && out.len() > chunk {
-        out.par_chunks_mut(chunk).enumerate().for_each(|(u, o)| f(u, o));
-    } else {
-        out.chunks_mut(chunk).enumerate().for_each(|(u, o)| f(u, o));
-    }
-}
-
 struct FusedAttention {
     mask: Tensor,
+    heads: usize,
+    scale: f64,
 }
 
 impl CustomOp3 for FusedAttention {
@@ -1210,7 +1237,7 @@ impl CustomOp3 for FusedAttention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         fn run<T: Real>(
-            mask: &Tensor,
+            op: &FusedAttention,
             s1: &CpuStorage,
             l1: &Layout,
             s2: &CpuStorage,
@@ -1218,21 +1245,29 @@ impl CustomOp3 for FusedAttention {
             s3: &CpuStorage,
             l3: &Layout,
         ) -> Result<(CpuStorage, Shape)> {
-            let (ms, ml) = mask.storage_and_layout();
+            let (ms, ml) = op.mask.storage_and_layout();
             let m = cpu_slice::<u8>(&ms, ml)?;
-            let d = AttDims::new(l1, l2, l3, ml)?;
+            let a = AttDims::new(op.heads, l1, l2, l3, ml)?;
             let (q, k, v) = (contiguous::<T>(s1, l1)?, contiguous::<T>(s2, l2)?, contiguous::<T>(s3, l3)?);
-            let (lq, lk, dh) = (d.lq, d.lk, d.dh);
-            let mut out = vec![T::zero(); d.units * lq * dh];
-            for_units(&mut out, lq * dh, d.units * lq * lk, |u, o| {
+            let scale = <T as num_traits::NumCast>::from(op.scale).unwrap();
+            let (lq, lk, d, dh) = (a.lq, a.lk, a.d, a.dh);
+            let mut out = vec![T::zero(); a.b * lq * d];
+            let row = |(bi, o): (usize, &mut [T])| {
                 let mut p = vec![T::zero(); lq * lk];
-                let (qu, ku, vu) = (&q[u * lq * dh..], &k[u * lk * dh..], &v[u * lk * dh..]);
-                att_probs(&d, u, qu, ku, m, &mut p);
-                mm(lq, dh, lk, &p, lk, 1, vu, dh, 1, o);
-            });
+                let (qb, kb, vb) = (&q[bi * lq * d..], &k[bi * lk * d..], &v[bi * lk * d..]);
+                for h in 0..a.h {
+                    att_probs(&a, bi, h, qb, kb, m, scale, &mut p);
+                    mm((lq, dh, lk), &p, (lk, 1), &vb[h * dh..], (d, 1), &mut o[h * dh..], d, T::one());
+                }
+            };
+            if a.b * a.h * lq * lk >= PAR_MIN_ELEMS {
+                out.par_chunks_mut(lq * d).enumerate().for_each(row);
+            } else {
+                out.chunks_mut(lq * d).enumerate().for_each(row);
+            }
             Ok((wrap(out), l1.shape().clone()))
         }
-        dispatch_f!(s1, self.name(), |T| run::<T>(&self.mask, s1, l1, s2, l2, s3, l3))
+        dispatch_f!(s1, self.name(), |T| run::<T>(self, s1, l1, s2, l2, s3, l3))
     }
     fn bwd(
         &self,
@@ -1242,7 +1277,12 @@ impl CustomOp3 for FusedAttention {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let op = FusedAttentionBwd { mask: self.mask.clone(), grad: grad.contiguous()? };
+        let op = FusedAttentionBwd {
+            mask: self.mask.clone(),
+            grad: grad.contiguous()?,
+            heads: self.heads,
+            scale: self.scale,
+        };
         let packed = q.apply_op3_no_bwd(k, v, &op)?;
         let (nq, nk) = (q.elem_count(), k.elem_count());
         let gq = packed.narrow(0, 0, nq)?.reshape(q.shape())?;
@@ -1255,6 +1295,8 @@ impl CustomOp3 for FusedAttention {
 struct FusedAttentionBwd {
     mask: Tensor,
     grad: Tensor,
+    heads: usize,
+    scale: f64,
 }
 
 impl CustomOp3 for FusedAttentionBwd {
@@ -1283,41 +1325,47 @@ impl CustomOp3 for FusedAttentionBwd {
             let m = cpu_slice::<u8>(&ms, ml)?;
             let (gs, gl) = op.grad.storage_and_layout();
             let go = cpu_slice::<T>(&gs, gl)?;
-            let d = AttDims::new(l1, l2, l3, ml)?;
+            let a = AttDims::new(op.heads, l1, l2, l3, ml)?;
             let (q, k, v) = (contiguous::<T>(s1, l1)?, contiguous::<T>(s2, l2)?, contiguous::<T>(s3, l3)?);
-            let (lq, lk, dh) = (d.lq, d.lk, d.dh);
-            // per unit: [dq (lq·dh) | dk (lk·dh) | dv (lk·dh)], unpacked below
-            let chunk = (lq + 2 * lk) * dh;
-            let mut tmp = vec![T::zero(); d.units * chunk];
-            for_units(&mut tmp, chunk, d.units * lq * lk, |u, o| {
-                let (qu, ku, vu, gu) = (&q[u * lq * dh..], &k[u * lk * dh..], &v[u * lk * dh..], &go[u * lq * dh..]);
-                let mut p = vec![T::zero(); lq * lk];
-                att_probs(&d, u, qu, ku, m, &mut p);
-                let mut ds = vec![T::zero(); lq * lk];
-                mm(lq, lk, dh, gu, dh, 1, vu, 1, dh, &mut ds); // dP = dO·vᵀ
-                for i in 0..lq {
-                    let r = u * lq + i;
-                    let mrow = &m[d.mi.row(r) * lk..(d.mi.row(r) + 1) * lk];
-                    let (pr, dr) = (&p[i * lk..(i + 1) * lk], &mut ds[i * lk..(i + 1) * lk]);
-                    let dot = pr.iter().zip(dr.iter()).fold(T::zero(), |a, (&p, &g)| a + p * g);
-                    for j in 0..lk {
-                        // masked scores were overwritten (masked_fill): no gradient
-                        dr[j] = if mrow[j] == 0 { pr[j] * (dr[j] - dot) } else { T::zero() };
-                    }
-                }
-                let (dq, rest) = o.split_at_mut(lq * dh);
-                let (dk, dv) = rest.split_at_mut(lk * dh);
-                mm(lq, dh, lk, &ds, lk, 1, ku, dh, 1, dq); // dQ = dS·k
-                mm(lk, dh, lq, &ds, 1, lk, qu, dh, 1, dk); // dK = dSᵀ·q
-                mm(lk, dh, lq, &p, 1, lk, gu, dh, 1, dv); // dV = Pᵀ·dO
-            });
-            let (nq, nk) = (d.units * lq * dh, d.units * lk * dh);
+            let scale = <T as num_traits::NumCast>::from(op.scale).unwrap();
+            let (lq, lk, d, dh) = (a.lq, a.lk, a.d, a.dh);
+            // [dq | dk | dv], each split by batch row
+            let (nq, nk) = (a.b * lq * d, a.b * lk * d);
             let mut out = vec![T::zero(); nq + 2 * nk];
-            for u in 0..d.units {
-                let t = &tmp[u * chunk..(u + 1) * chunk];
-                out[u * lq * dh..(u + 1) * lq * dh].copy_from_slice(&t[..lq * dh]);
-                out[nq + u * lk * dh..nq + (u + 1) * lk * dh].copy_from_slice(&t[lq * dh..(lq + lk) * dh]);
-                out[nq + nk + u * lk * dh..nq + nk + (u + 1) * lk * dh].copy_from_slice(&t[(lq + lk) * dh..]);
+            let (dq, rest) = out.split_at_mut(nq);
+            let (dk, dv) = rest.split_at_mut(nk);
+            type Grads<'a, T> = ((&'a mut [T], &'a mut [T]), &'a mut [T]);
+            let row = |(bi, ((dq, dk), dv)): (usize, Grads<T>)| {
+                let (qb, kb, vb, gb) = (&q[bi * lq * d..], &k[bi * lk * d..], &v[bi * lk * d..], &go[bi * lq * d..]);
+                let mut p = vec![T::zero(); lq * lk];
+                let mut ds = vec![T::zero(); lq * lk];
+                for h in 0..a.h {
+                    // the scores are recomputed rather than kept from the forward pass
+                    att_probs(&a, bi, h, qb, kb, m, scale, &mut p);
+                    mm((lq, lk, dh), &gb[h * dh..], (d, 1), &vb[h * dh..], (1, d), &mut ds, lk, T::one()); // dP = dO·vᵀ
+                    for i in 0..lq {
+                        let mrow = a.mask_row(m, bi, i);
+                        let (pr, dr) = (&p[i * lk..(i + 1) * lk], &mut ds[i * lk..(i + 1) * lk]);
+                        let dot = pr.iter().zip(dr.iter()).fold(T::zero(), |acc, (&p, &g)| acc + p * g);
+                        for j in 0..lk {
+                            // masked scores were overwritten (masked_fill): no gradient
+                            dr[j] = if mrow[j] == 0 { pr[j] * (dr[j] - dot) } else { T::zero() };
+                        }
+                    }
+                    // S = scale·q·kᵀ
+                    mm((lq, dh, lk), &ds, (lk, 1), &kb[h * dh..], (d, 1), &mut dq[h * dh..], d, scale); // dQ
+                    mm((lk, dh, lq), &ds, (1, lk), &qb[h * dh..], (d, 1), &mut dk[h * dh..], d, scale); // dK
+                    mm((lk, dh, lq), &p, (1, lk), &gb[h * dh..], (d, 1), &mut dv[h * dh..], d, T::one()); // dV
+                }
+            };
+            if a.b * a.h * lq * lk >= PAR_MIN_ELEMS {
+                dq.par_chunks_mut(lq * d)
+                    .zip(dk.par_chunks_mut(lk * d))
+                    .zip(dv.par_chunks_mut(lk * d))
+                    .enumerate()
+                    .for_each(row);
+            } else {
+                dq.chunks_mut(lq * d).zip(dk.chunks_mut(lk * d)).zip(dv.chunks_mut(lk * d)).enumerate().for_each(row);
             }
             Ok((wrap(out), Shape::from(nq + 2 * nk)))
         }
@@ -1325,15 +1373,24 @@ impl CustomOp3 for FusedAttentionBwd {
     }
 }
 
-/// `softmax(masked_fill(q·kᵀ, mask, -1e18))·v` per head without materialising the scores for
-/// autograd: `q [B, H, Lq, dh]` (already scaled), `k`, `v` `[B, H, Lk, dh]`, `mask` (u8, 1 =
-/// masked) `[B, 1, 1 | Lq, Lk]` `-> [B, H, Lq, dh]`. Backward recomputes the scores.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+/// Multi-head attention core on merged heads: per head `h` (columns `h·dh .. (h+1)·dh`),
+/// `softmax(masked_fill(scale·q_h·k_hᵀ, mask, -1e18))·v_h`. `q [B, Lq, H·dh]`, `k`, `v`
+/// `[B, Lk, H·dh]`, `mask` (u8, 1 = masked) `[B, 1, 1 | Lq, Lk]` `-> [B, Lq, H·dh]`. Masked
+/// scores get no gradient; a fully masked row attends uniformly (as torch). On the CPU the
+/// scores are never materialised for autograd (the backward recomputes them).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
     if fused(q) {
-        let op = FusedAttention { mask: mask.contiguous()? };
+        let op = FusedAttention { mask: mask.contiguous()?, heads, scale };
         q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
     } else {
-        masked_softmax(&q.matmul(&k.t()?)?, mask)?.matmul(v)
+        let split = |t: &Tensor| -> Result<Tensor> {
+            let (b, l, d) = t.dims3()?;
+            t.reshape((b, l, heads, d / heads))?.transpose(1, 2)?.contiguous()
+        };
+        let (q4, k4, v4) = (split(&q.affine(scale, 0.0)?)?, split(k)?, split(v)?);
+        let o = masked_softmax(&q4.matmul(&k4.t()?)?, mask)?.matmul(&v4)?; // [B, H, Lq, dh]
+        let (b, h, lq, dh) = o.dims4()?;
+        o.transpose(1, 2)?.reshape((b, lq, h * dh))
     }
 }
 
@@ -1399,11 +1456,6 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
     let mask = mask.broadcast_as(shape)?;
     let fill = Tensor::new(value, x.device())?.to_dtype(x.dtype())?.broadcast_as(shape)?;
     mask.where_cond(&fill, x)
-}
-
-/// A `{0, 1}` mask as floats of `dtype`.
-pub fn as_float(mask: &Tensor, dtype: DType) -> Result<Tensor> {
-    mask.to_dtype(dtype)
 }
 
 #[cfg(test)]
