@@ -70,6 +70,8 @@ fn rand_suffix() -> u128 {
 /// Wall seconds and the child's peak resident set in KB.
 fn timed(dir: &Path, args: &[&str]) -> (f64, i64) {
     let start = Instant::now();
+    // Reaped by wait4 below, which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(BIN).args(args).current_dir(dir).stdout(std::process::Stdio::null()).spawn().expect("spawn");
     let mut status = 0;
     // SAFETY: plain wait4 on our own child; rusage is fully written by the kernel.

@@ -5,7 +5,7 @@ mod common;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt8Type;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use common::{Ws, rows};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 

@@ -15,8 +15,11 @@ use crate::{TokenizeError, Vocab};
 /// Beams' tokens per relation (in `RELATIONS` order), keyed by the processed sentence
 /// (its tokens joined by single spaces, exactly the COMET query's head).
 pub struct Knowledge {
-    by_sentence: FxHashMap<String, [Vec<(u8, Vec<String>)>; 5]>,
+    by_sentence: FxHashMap<String, RelationBeams>,
 }
+
+/// Per relation, (beam rank, tokens) of every beam.
+type RelationBeams = [Vec<(u8, Vec<String>)>; 5];
 
 impl Knowledge {
     /// Reads a `knowledge` table: `sentence`, `relation`, `beam` (UInt8), `tokens` (List<Utf8>).
@@ -29,14 +32,14 @@ impl Knowledge {
             .and_then(|c| c.as_primitive_opt::<UInt8Type>())
             .ok_or_else(|| err(ColumnError::Missing("beam (UInt8)".into())))?;
         let tokens = list_of_strings(batch, "tokens").map_err(err)?;
-        let mut by_sentence: FxHashMap<String, [Vec<(u8, Vec<String>)>; 5]> = FxHashMap::default();
-        for row in 0..batch.num_rows() {
+        let mut by_sentence: FxHashMap<String, RelationBeams> = FxHashMap::default();
+        for (row, row_tokens) in tokens.iter().enumerate() {
             let relation = relations.value(row);
             let r = RELATIONS.iter().position(|(name, _)| *name == relation).ok_or_else(|| {
                 TokenizeError::Knowledge(format!("row {row}: unknown relation `{relation}`"))
             })?;
             let entry = by_sentence.entry(sentences.value(row).to_string()).or_default();
-            entry[r].push((beams.value(row), tokens[row].iter().map(|t| t.to_string()).collect()));
+            entry[r].push((beams.value(row), row_tokens.iter().map(|t| t.to_string()).collect()));
         }
         for beams in by_sentence.values_mut() {
             beams.iter_mut().for_each(|b| b.sort_by_key(|(rank, _)| *rank));
