@@ -7,6 +7,7 @@ use std::path::Path;
 const KINDS: &[(&str, &[&str])] = &[
     ("ingest", &["stages/ingest/src", "crates/core/src", "src/kinds/ingest.rs"]),
     ("tokenize", &["stages/tokenize/src", "crates/core/src", "crates/text/src", "src/kinds/tokenize.rs"]),
+    ("train", &["stages/train/src", "crates/core/src", "src/kinds/train.rs"]),
     ("comet", &["stages/comet/src", "crates/core/src", "crates/text/src", "src/kinds/comet.rs", "src/shards.rs"]),
 ];
 

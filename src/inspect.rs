@@ -117,6 +117,9 @@ pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Resu
         println!("upstream  {name} {key}");
     }
     println!("stats     {}", serde_json::to_string_pretty(&m.stats)?.replace('\n', "\n          "));
+    for (name, bytes) in &m.files {
+        println!("file      {name} ({bytes} bytes)");
+    }
     for (name, t) in &m.tables {
         println!("\ntable {name}: {} rows, {} bytes, {}", t.rows, t.bytes, t.path);
         for c in &t.schema {

@@ -98,10 +98,18 @@ fn run_stage(
             })
             .collect::<Result<Vec<_>>>()?;
         let rows = ws.store.root.join(".rows");
-        let ctx = StageContext { stage: &p.name, params: &p.params, upstream, rows: &rows, progress };
+        let ctx = StageContext {
+            stage: &p.name,
+            key: &p.key,
+            params: &p.params,
+            upstream,
+            rows: &rows,
+            out_dir: &tmp,
+            progress,
+        };
         let output = p.kind.run(&ctx)?;
         // Tables are independent files: write them on all cores.
-        let tables = output
+        let tables: indexmap::IndexMap<String, crate::store::TableInfo> = output
             .tables
             .par_iter()
             .map(|(name, batch)| {
@@ -110,6 +118,11 @@ fn run_stage(
             })
             .collect::<Result<Vec<_>>>()?
             .into_iter()
+            .collect();
+        let files = std::fs::read_dir(&tmp)?
+            .flatten()
+            .filter(|e| !tables.values().any(|t| t.path == e.file_name().to_string_lossy()))
+            .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.metadata().ok()?.len())))
             .collect();
         let manifest = Manifest {
             stage: p.name.clone(),
@@ -120,6 +133,7 @@ fn run_stage(
             params: p.params.values().clone(),
             key_parts: p.parts.clone(),
             tables,
+            files,
             stats: output.stats,
             summary: output.summary,
         };

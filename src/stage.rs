@@ -23,10 +23,15 @@ pub trait StageKind: Sync {
 /// What a running stage sees: its params, its upstream artifacts, a scratch folder.
 pub struct StageContext<'a> {
     pub stage: &'a str,
+    /// This run's cache key (names work folders that must survive a kill).
+    pub key: &'a str,
     pub params: &'a Params,
     pub upstream: Vec<(&'a str, &'a Artifact)>,
     /// Root of the row-level caches that outlive artifacts (see `shards.rs`).
     pub rows: &'a Path,
+    /// The unpublished artifact folder: files a stage writes here besides its tables
+    /// (weights, say) are published with it and listed in the manifest.
+    pub out_dir: &'a Path,
     pub progress: &'a MultiProgress,
 }
 

@@ -80,6 +80,9 @@ pub struct Manifest {
     pub params: IndexMap<String, Value>,
     pub key_parts: KeyParts,
     pub tables: IndexMap<String, TableInfo>,
+    /// Other published files (name -> bytes), e.g. model weights.
+    #[serde(default)]
+    pub files: IndexMap<String, u64>,
     pub stats: Value,
     pub summary: String,
 }

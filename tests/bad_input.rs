@@ -49,7 +49,7 @@ fn yaml_bad_indentation_is_a_syntax_error_with_a_line() {
 fn yaml_unknown_kind_and_missing_dep_and_cycle() {
     let err = broken_yaml("stages:\n  ingest:\n    uses: ingestor\n    params: {source: demo/ed}\n");
     assert!(err.contains("pipeline.yaml:3: stage `ingest`: unknown stage kind `ingestor`"), "{err}");
-    assert!(err.contains("known kinds: ingest, comet, tokenize"), "{err}");
+    assert!(err.contains("known kinds: ingest, comet, tokenize, train"), "{err}");
 
     let err = broken_yaml(&format!("{GOOD}  extra:\n    uses: tokenize\n    deps: [tokenise]\n"));
     assert!(err.contains("pipeline.yaml:10: stage `extra`, key `deps`: no stage named `tokenise`"), "{err}");

@@ -35,7 +35,7 @@ fn demo_runs_end_to_end_then_everything_is_cached() {
 
     let again = ws.ok(&["run", "all"]);
     assert!(again.contains("cached  ingest") && again.contains("cached  tokenize"), "{again}");
-    assert!(again.contains("0 ran, 3 cached"), "{again}");
+    assert!(again.contains("0 ran, 4 cached"), "{again}");
     let status = ws.status_json();
     for s in status["stages"].as_array().unwrap() {
         assert_eq!(s["state"], "fresh", "{status}");
@@ -68,7 +68,7 @@ fn a_tokenize_param_reruns_tokenize_only_and_status_says_why() {
     let unknown = tok["stats"]["tokens"]["test"]["unknown"].as_u64().unwrap();
     assert!(unknown > 0, "a train-only vocabulary leaves test words unknown");
     // Back to the default: cached again, nothing runs.
-    assert!(ws.ok(&["run", "all"]).contains("0 ran, 3 cached"));
+    assert!(ws.ok(&["run", "all"]).contains("0 ran, 4 cached"));
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn same_size_edit_is_detected_and_touch_is_not() {
     // Rewrite with identical content: a new mtime, the same hash.
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&csv, &text).unwrap();
-    assert!(ws.ok(&["run", "all"]).contains("0 ran, 3 cached"));
+    assert!(ws.ok(&["run", "all"]).contains("0 ran, 4 cached"));
 
     // Same size, different content: one letter of the last utterance changes case.
     let last_line = text.trim_end().rfind('\n').unwrap() + 1;
@@ -97,7 +97,7 @@ fn same_size_edit_is_detected_and_touch_is_not() {
     assert!(status.contains("input `source` changed"), "{status}");
     assert!(status.contains("upstream stage `ingest` changed"), "{status}");
     let run = ws.ok(&["run", "all"]);
-    assert!(run.contains("3 ran, 0 cached"), "{run}");
+    assert!(run.contains("4 ran, 0 cached"), "{run}");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn force_reruns_only_what_is_named() {
     let out = ws.ok(&["run", "tokenize", "--force"]);
     assert!(out.contains("cached  ingest") && out.contains("ran     tokenize"), "{out}");
     assert_eq!(ws.artifacts("tokenize").len(), 1, "the same key is replaced in place");
-    assert!(ws.ok(&["run", "all", "--force"]).contains("3 ran, 0 cached"));
+    assert!(ws.ok(&["run", "all", "--force"]).contains("4 ran, 0 cached"));
 }
 
 #[test]
@@ -183,9 +183,9 @@ fn gc_keeps_what_profiles_use_and_clean_removes_a_stage() {
     assert!(dry.contains("would remove tokenize/"), "{dry}");
     assert_eq!(ws.artifacts("tokenize").len(), 2);
     let out = ws.ok(&["gc"]);
-    assert!(out.contains("1 unreferenced artifact(s)"), "{out}");
+    assert!(out.contains("2 unreferenced artifact(s)"), "{out}");
     assert_eq!(ws.artifacts("tokenize").len(), 1);
-    assert!(ws.ok(&["run", "all"]).contains("0 ran, 3 cached"), "gc kept the current ones");
+    assert!(ws.ok(&["run", "all"]).contains("0 ran, 4 cached"), "gc kept the current ones");
 
     ws.ok(&["clean", "tokenize"]);
     assert!(ws.artifacts("tokenize").is_empty());

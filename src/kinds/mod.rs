@@ -3,6 +3,7 @@
 mod comet;
 mod ingest;
 mod tokenize;
+mod train;
 
 use crate::stage::StageKind;
 
@@ -10,7 +11,7 @@ pub mod fingerprints {
     include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 }
 
-static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &comet::Comet, &tokenize::Tokenize];
+static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &comet::Comet, &tokenize::Tokenize, &train::Train];
 
 pub fn all() -> &'static [&'static dyn StageKind] {
     ALL

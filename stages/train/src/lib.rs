@@ -69,6 +69,7 @@
 
 pub mod batch;
 pub mod model;
+pub mod tables;
 pub mod training;
 
 pub use batch::{Batch, Comet, CometBatch, Example, collate};

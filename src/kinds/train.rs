@@ -1,0 +1,194 @@
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
+use candle_core::Device;
+use iamm_train::training::{Event, Noam, Selection, TrainOptions, Trainer, Vectors};
+use iamm_train::{IammConfig, Variant};
+use serde_json::json;
+
+use crate::params::{ParamSpec, ParamType};
+use crate::stage::{StageContext, StageKind, StageOutput};
+
+pub struct Train;
+
+const STEPS: ParamType = ParamType::Int { min: 1, max: 10_000_000 };
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "variant",
+        ty: ParamType::Choice(&["full", "wo_ea", "wo_ia", "wo_ws"]),
+        default: Some("\"full\""),
+        help: "full IAMM, or an ablation: without explicit association, implicit association (no COMET \
+               needed), or the word selector and memory decoder",
+    },
+    ParamSpec {
+        name: "dim",
+        ty: ParamType::Int { min: 2, max: 4096 },
+        default: Some("300"),
+        help: "embedding and hidden size (the reference: 300, as GloVe 300-d); must match the vectors' size",
+    },
+    ParamSpec { name: "seed", ty: ParamType::Int { min: 0, max: i64::MAX }, default: Some("42"), help: "seeds initialisation and shuffles" },
+    ParamSpec { name: "batch_size", ty: ParamType::Int { min: 1, max: 4096 }, default: Some("16"), help: "examples per update" },
+    ParamSpec { name: "max_steps", ty: STEPS, default: Some("17600"), help: "updates in all (the reference stops after 17,600)" },
+    ParamSpec {
+        name: "warmup",
+        ty: STEPS,
+        default: Some("8000"),
+        help: "Noam warm-up updates (learning rate = dim^-0.5 · min(step^-0.5, step · warmup^-1.5))",
+    },
+    ParamSpec { name: "eval_every", ty: STEPS, default: Some("800"), help: "validate every this many updates..." },
+    ParamSpec { name: "eval_after", ty: ParamType::Int { min: 0, max: 10_000_000 }, default: Some("10000"), help: "...once more than this many were made" },
+    ParamSpec { name: "checkpoint_every", ty: STEPS, default: Some("800"), help: "checkpoint interval; a killed run resumes from the last one" },
+    ParamSpec {
+        name: "selection",
+        ty: ParamType::Choice(&["best_ppl", "reference", "last"]),
+        default: Some("\"best_ppl\""),
+        help: "which validated weights to publish: lowest validation PPL, the reference's rule, or the last",
+    },
+    ParamSpec {
+        name: "device",
+        ty: ParamType::Choice(&["cpu", "cuda"]),
+        default: Some("\"cpu\""),
+        help: "cuda needs a build with `--features cuda`",
+    },
+];
+
+impl StageKind for Train {
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+    fn about(&self) -> &'static str {
+        "trains IAMM (or an ablation) on the tokenized examples; publishes weights and the training curve"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::TRAIN
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let p = ctx.params;
+        let variant = match p.str("variant")? {
+            "wo_ea" => Variant::WithoutEA,
+            "wo_ia" => Variant::WithoutIA,
+            "wo_ws" => Variant::WithoutWS,
+            _ => Variant::Full,
+        };
+        let vocab = ctx.table("vocab")?;
+        let dim = p.int("dim")? as usize;
+        let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.num_rows()) };
+        cfg.validate().map_err(|e| anyhow!("model config: {e}"))?;
+        let with_comet = variant != Variant::WithoutIA;
+        let examples = |split: &str| -> Result<Vec<iamm_train::Example>> {
+            let table = ctx.table(&format!("examples_{split}"))?;
+            iamm_train::tables::examples(&table, with_comet).map_err(|e| {
+                anyhow!("examples_{split}: {e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
+            })
+        };
+        let (train, valid) = (examples("train")?, examples("valid")?);
+
+        let embedding = ctx.optional_table("embedding")?;
+        let vectors = match &embedding {
+            Some(t) => Some(vectors_of(t, dim)?),
+            None => None,
+        };
+        let device = match p.str("device")? {
+            "cuda" => Device::new_cuda(0).context("device cuda (build with `--features cuda` on a machine with CUDA)")?,
+            _ => Device::Cpu,
+        };
+        let opts = TrainOptions {
+            seed: p.int("seed")? as u64,
+            batch_size: p.int("batch_size")? as usize,
+            max_steps: p.int("max_steps")? as usize,
+            eval_every: p.int("eval_every")? as usize,
+            eval_after: p.int("eval_after")? as usize,
+            checkpoint_every: p.int("checkpoint_every")? as usize,
+            selection: match p.str("selection")? {
+                "reference" => Selection::Reference,
+                "last" => Selection::Last,
+                _ => Selection::BestPpl,
+            },
+            noam: Noam { d_model: dim, warmup: p.int("warmup")? as usize, ..Noam::default() },
+            ..TrainOptions::default()
+        };
+        // Checkpoints live outside the unpublished artifact so that a killed run resumes.
+        let work = ctx.rows.join("train").join(ctx.key);
+        std::fs::create_dir_all(&work)?;
+        let vecs = vectors.as_ref().map(|(values, covered)| Vectors { values, dim, covered });
+        let mut trainer = Trainer::resume_or_start(&cfg, vecs, opts.clone(), device, &work)?;
+        let resumed = trainer.resumed_from();
+        let bar = ctx.bar(opts.max_steps as u64, "training", "steps");
+        bar.set_position(trainer.step() as u64);
+        let report = trainer.run(&train, &valid, Some(&work), &mut |event| {
+            if let Event::Step { record, .. } = event {
+                bar.set_position(record.step as u64);
+                bar.set_message(format!("loss {:.3}", record.loss));
+            }
+            ControlFlow::Continue(())
+        })?;
+        bar.finish_and_clear();
+        trainer.save_weights(&ctx.out_dir.join("model.safetensors"))?;
+        std::fs::write(ctx.out_dir.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+        let curve = trainer.curve();
+        let steps = RecordBatch::try_from_iter([
+            ("step", Arc::new(UInt64Array::from_iter_values(curve.steps.iter().map(|r| r.step as u64))) as ArrayRef),
+            ("loss", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.loss)))),
+            ("nll", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.nll)))),
+            ("emotion_loss", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.emotion_loss)))),
+            ("lr", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.lr)))),
+            ("ppl", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.ppl)))),
+            ("accuracy", Arc::new(Float64Array::from_iter_values(curve.steps.iter().map(|r| r.accuracy)))),
+        ])?;
+        let evals = RecordBatch::try_from_iter([
+            ("step", Arc::new(UInt64Array::from_iter_values(curve.evals.iter().map(|r| r.step as u64))) as ArrayRef),
+            ("ppl", Arc::new(Float64Array::from_iter_values(curve.evals.iter().map(|r| r.ppl)))),
+            ("accuracy", Arc::new(Float64Array::from_iter_values(curve.evals.iter().map(|r| r.accuracy)))),
+        ])?;
+        let last = curve.steps.last().context("training made no update")?;
+        let selected = trainer.selected().map(|e| json!({"step": e.step, "ppl": e.ppl, "accuracy": e.accuracy}));
+        let summary = format!(
+            "{} updates ({}), final loss {:.3}{}",
+            last.step,
+            p.str("variant")?,
+            last.loss,
+            trainer.selected().map(|e| format!(", selected step {} valid PPL {:.2}", e.step, e.ppl)).unwrap_or_default()
+        );
+        // The checkpoints are in the published weights now.
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(StageOutput {
+            tables: vec![("curve_steps".into(), steps), ("curve_evals".into(), evals)],
+            stats: json!({
+                "variant": p.str("variant")?,
+                "train_examples": train.len(),
+                "valid_examples": valid.len(),
+                "steps": last.step,
+                "resumed_from_step": resumed,
+                "final_loss": last.loss,
+                "selected": selected,
+                "stop": format!("{:?}", report.stop),
+                "vectors": embedding.is_some(),
+            }),
+            summary,
+        })
+    }
+}
+
+/// The tokenize stage's embedding table as (row-major values, covered flags).
+fn vectors_of(table: &RecordBatch, dim: usize) -> Result<(Vec<f32>, Vec<bool>)> {
+    let vectors = table.column_by_name("vector").context("embedding table has no `vector`")?.as_fixed_size_list();
+    let covered = table.column_by_name("covered").context("embedding table has no `covered`")?.as_boolean();
+    if vectors.value_length() as usize != dim {
+        bail!(
+            "the word vectors are {}-d but the model is {dim}-d; set `train.dim` to {} or give tokenize {dim}-d vectors",
+            vectors.value_length(),
+            vectors.value_length()
+        );
+    }
+    let values = vectors.values().as_primitive::<Float32Type>().values().to_vec();
+    Ok((values, (0..covered.len()).map(|i| covered.value(i)).collect()))
+}
