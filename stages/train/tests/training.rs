@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, UInt32Type};
-use arrow_array::{Array, ListArray, RecordBatch};
+use arrow_array::types::Float32Type;
+use arrow_array::RecordBatch;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use iamm_train::training::{
     Adam, AdamParams, EMBEDDING_VAR, Event, Noam, Selection, StopReason, TrainOptions, Trainer, Vectors,
@@ -33,33 +33,8 @@ struct Ed {
 const TRAIN_ROWS: usize = 400;
 const VALID_ROWS: usize = 64;
 
-fn list_u32(list: &ListArray, row: usize) -> Vec<u32> {
-    list.value(row).as_primitive::<UInt32Type>().values().to_vec()
-}
-
-fn list_list_u32(list: &ListArray, row: usize) -> Vec<Vec<u32>> {
-    let inner = list.value(row);
-    let inner = inner.as_list::<i32>();
-    (0..inner.len()).map(|j| list_u32(inner, j)).collect()
-}
-
 fn to_examples(t: &RecordBatch) -> Vec<Example> {
-    let col = |n: &str| t.column_by_name(n).unwrap_or_else(|| panic!("no column {n}"));
-    let ctx = col("context_ids").as_list::<i32>();
-    let roles = col("context_roles").as_list::<i32>();
-    let sit = col("situation_ids").as_list::<i32>();
-    let tgt = col("target_ids").as_list::<i32>();
-    let emo = col("emotion_id").as_primitive::<arrow_array::types::UInt8Type>();
-    (0..t.num_rows())
-        .map(|r| Example {
-            context: list_list_u32(ctx, r),
-            roles: list_list_u32(roles, r),
-            situation: list_u32(sit, r),
-            target: list_u32(tgt, r),
-            emotion: emo.value(r),
-            comet: None,
-        })
-        .collect()
+    iamm_train::tables::examples(t, false).expect("tokenized examples")
 }
 
 /// The first `TRAIN_ROWS` train and `VALID_ROWS` valid examples of ED, with a vocabulary
