@@ -63,6 +63,32 @@ impl StageContext<'_> {
         }
     }
 
+    /// The artifact of the dep named `dep` (for stages that read several deps of one kind,
+    /// such as a report over every evaluated variant).
+    pub fn dep(&self, dep: &str) -> Result<&Artifact> {
+        self.upstream.iter().find(|(n, _)| *n == dep).map(|(_, a)| *a).with_context(|| {
+            format!(
+                "stage `{}` reads dep `{dep}`, which is not among its deps ({}); add it to `deps:` in pipeline.yaml",
+                self.stage,
+                self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// A file (not a table) that an upstream artifact published, such as `model.safetensors`.
+    pub fn file(&self, name: &str) -> Result<std::path::PathBuf> {
+        let providers: Vec<_> = self.upstream.iter().filter(|(_, a)| a.dir.join(name).is_file()).collect();
+        match providers.as_slice() {
+            [(_, artifact)] => Ok(artifact.dir.join(name)),
+            [] => bail!("stage `{}` needs a file `{name}` from one of its deps, and none has it; check `deps:` in pipeline.yaml", self.stage),
+            many => bail!(
+                "stage `{}`: several deps provide `{name}` ({}); keep only one of them in `deps:`",
+                self.stage,
+                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
     /// A progress bar with rate and ETA, drawn only on a terminal.
     pub fn bar(&self, len: u64, what: &str, unit: &str) -> ProgressBar {
         let style = ProgressStyle::with_template(&format!(
