@@ -7,6 +7,7 @@ mod kinds;
 mod lock;
 mod params;
 mod plan;
+mod report_cmd;
 mod runner;
 mod shards;
 mod spec;
@@ -92,6 +93,18 @@ enum Command {
     },
     /// List the stage kinds and their params.
     Stages,
+    /// Print the latest Table 1 report and copy it to reports/; or compare two evaluated runs.
+    Report {
+        /// The report stage [default: the pipeline's only one].
+        stage: Option<String>,
+        /// Compare the metrics of two runs, each a stage name, an artifact key or STAGE@KEY:
+        /// prints A, B and B - A per metric.
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        compare: Option<Vec<String>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete all artifacts of the named stages.
     Clean {
         stages: Vec<String>,
@@ -147,6 +160,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dag { dot } => inspect::dag(&ws, dot),
         Command::Show { stage, json, rows } => inspect::show(&mut ws, &stage, json, rows)?,
+        Command::Report { stage, compare, json } => match compare.as_deref() {
+            Some([a, b]) => report_cmd::compare(&mut ws, a, b, json)?,
+            Some(_) => unreachable!("clap takes exactly two values"),
+            None => report_cmd::show(&mut ws, stage.as_deref(), json)?,
+        },
         Command::Clean { stages, all } => housekeeping::clean(&ws, &stages, all)?,
         Command::Gc { dry_run } => housekeeping::gc(&mut ws, dry_run, &cli.view.params)?,
         Command::Stages => unreachable!("handled above"),

@@ -22,6 +22,8 @@ pub struct RunOptions {
 pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     let started = Instant::now();
     let plan = ws.plan_or_fail(&opts.targets)?;
+    // Stage names line up in one column however long they are.
+    let width = plan.iter().map(|p| p.name.len()).max().unwrap_or(0).max(12);
     let all = opts.targets.is_empty() || opts.targets.iter().any(|t| t == "all");
     let forced = |name: &str| opts.force && (all || opts.targets.iter().any(|t| t == name));
 
@@ -38,7 +40,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
                     None => "would run: never ran".to_string(),
                 },
             };
-            println!("{:<12} {:<20} {state}", p.name, p.key);
+            println!("{:<w$} {:<20} {state}", p.name, p.key, w = width);
         }
         return Ok(());
     }
@@ -52,7 +54,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
         let artifact = match ws.store.load(&p.name, &p.key) {
             Some(a) if !forced(&p.name) => {
                 cached += 1;
-                println!("  cached  {:<12} {}", p.name, a.manifest.summary);
+                println!("  cached  {:<w$} {}", p.name, a.manifest.summary, w = width);
                 a
             }
             _ => {
@@ -60,8 +62,11 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
                 let a = run_stage(ws, p, &done, &progress)
                     .map_err(|e| anyhow!("stage `{}` failed: {e:#}", p.name))?;
                 println!(
-                    "  ran     {:<12} {:>7.2}s  {}",
-                    p.name, a.manifest.wall_time_s, a.manifest.summary
+                    "  ran     {:<w$} {:>7.2}s  {}",
+                    p.name,
+                    a.manifest.wall_time_s,
+                    a.manifest.summary,
+                    w = width
                 );
                 a
             }

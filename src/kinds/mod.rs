@@ -1,9 +1,14 @@
 //! The stage kinds this build knows, each adapting a stage crate to the engine.
 
+mod analysis;
 mod comet;
+mod evaluate;
+mod human_eval;
 mod ingest;
+pub(crate) mod report;
 mod tokenize;
 mod train;
+mod viewer;
 
 use crate::stage::StageKind;
 
@@ -11,7 +16,7 @@ pub mod fingerprints {
     include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 }
 
-static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &comet::Comet, &tokenize::Tokenize, &train::Train];
+static ALL: &[&dyn StageKind] = &[&ingest::Ingest, &comet::Comet, &tokenize::Tokenize, &train::Train, &evaluate::Evaluate, &report::Report, &viewer::Viewer, &human_eval::HumanEval, &human_eval::HumanEvalScore, &analysis::Analysis];
 
 pub fn all() -> &'static [&'static dyn StageKind] {
     ALL

@@ -6,7 +6,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use candle_core::Device;
-use iamm_train::training::{Event, Noam, Selection, TrainOptions, Trainer, Vectors};
+use iamm_plot::{Color, LineChart, Series};
+use iamm_train::training::{Curve, Event, Noam, Selection, TrainOptions, Trainer, Vectors};
 use iamm_train::{IammConfig, Variant};
 use serde_json::json;
 
@@ -91,6 +92,8 @@ impl StageKind for Train {
             })
         };
         let (train, valid) = (examples("train")?, examples("valid")?);
+        // The curve is drawn at the end: find the font before hours of training, not after.
+        iamm_plot::font().context("the train stage draws its training curve (curve.svg, curve.png)")?;
 
         let embedding = ctx.optional_table("embedding")?;
         let vectors = match &embedding {
@@ -150,6 +153,7 @@ impl StageKind for Train {
             ("accuracy", Arc::new(Float64Array::from_iter_values(curve.evals.iter().map(|r| r.accuracy)))),
         ])?;
         let last = curve.steps.last().context("training made no update")?;
+        write_curve(curve, p.str("variant")?, ctx.out_dir)?;
         let selected = trainer.selected().map(|e| json!({"step": e.step, "ppl": e.ppl, "accuracy": e.accuracy}));
         let summary = format!(
             "{} updates ({}), final loss {:.3}{}",
@@ -191,4 +195,59 @@ fn vectors_of(table: &RecordBatch, dim: usize) -> Result<(Vec<f32>, Vec<bool>)> 
     }
     let values = vectors.values().as_primitive::<Float32Type>().values().to_vec();
     Ok((values, (0..covered.len()).map(|i| covered.value(i)).collect()))
+}
+
+/// `curve.svg` / `curve.png`: training losses per update, then validation PPL and emotion
+/// accuracy (training accuracy smoothed beside it), one panel each since their scales differ.
+fn write_curve(curve: &Curve, variant: &str, out: &std::path::Path) -> Result<()> {
+    let series = |label: &str, i: usize, points: Vec<(f64, f64)>| Series { label: label.into(), points, color: Color::palette(i) };
+    let steps = |f: fn(&iamm_train::training::StepRecord) -> f64| curve.steps.iter().map(|r| (r.step as f64, f(r))).collect::<Vec<_>>();
+    let evals = |f: fn(&iamm_train::training::EvalRecord) -> f64| curve.evals.iter().map(|r| (r.step as f64, f(r))).collect::<Vec<_>>();
+    let mut panels = vec![LineChart {
+        title: format!("Training loss ({variant})"),
+        x_label: "update".into(),
+        y_label: "loss".into(),
+        series: vec![
+            series("loss (NLL + emotion CE)", 0, steps(|r| r.loss)),
+            series("token NLL", 1, steps(|r| r.nll)),
+            series("emotion CE (4 heads)", 2, steps(|r| r.emotion_loss)),
+        ],
+        ..LineChart::default()
+    }];
+    if !curve.evals.is_empty() {
+        let selected = curve.evals.iter().rfind(|e| e.selected);
+        panels.push(LineChart {
+            title: "Validation perplexity".into(),
+            x_label: "update".into(),
+            y_label: "PPL (log scale)".into(),
+            series: vec![series("validation PPL", 3, evals(|r| r.ppl))],
+            hlines: selected.map(|e| (format!("selected, update {}", e.step), e.ppl, Color::GREY)).into_iter().collect(),
+            log_y: true,
+        });
+    }
+    // Batch accuracy over 16 examples jumps by 1/16: a moving mean shows the trend.
+    let window = (curve.steps.len() / 50).max(1);
+    let acc: Vec<f64> = curve.steps.iter().map(|r| r.accuracy).collect();
+    let smoothed = curve
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let from = (i + 1).saturating_sub(window);
+            (r.step as f64, acc[from..=i].iter().sum::<f64>() / (i + 1 - from) as f64)
+        })
+        .collect();
+    let label = if window == 1 { "training (per update)".to_string() } else { format!("training (mean of last {window} updates)") };
+    let mut accuracy = vec![series(&label, 0, smoothed)];
+    if !curve.evals.is_empty() {
+        accuracy.push(series("validation", 3, evals(|r| r.accuracy)));
+    }
+    panels.push(LineChart {
+        title: "Emotion accuracy".into(),
+        x_label: "update".into(),
+        y_label: "accuracy".into(),
+        series: accuracy,
+        ..LineChart::default()
+    });
+    iamm_plot::write_line_charts(&panels, &out.join("curve.svg"), &out.join("curve.png")).context("drawing the training curve")
 }

@@ -4,6 +4,9 @@
 //!
 //! - [`batch`]: [`Example`] and the reference's [`collate`] into a [`Batch`].
 //! - [`model`]: [`Iamm`] and its parts, [`IammConfig`] and the ablation [`Variant`]s.
+//! - [`decode`]: using a trained model: [`load_model`] (what the train stage publishes),
+//!   [`decode::score`] (teacher-forced NLL and emotion per example) and [`decode::generate`]
+//!   (greedy as the reference, beam search, sampling; incremental with a key/value cache).
 //!
 //! ```no_run
 //! # use candle_core::{DType, Device};
@@ -17,7 +20,9 @@
 //! let batch = collate(&examples.iter().collect::<Vec<_>>(), &Device::Cpu)?;
 //! let losses = model.loss(&batch)?; // NLL + 4 emotion cross-entropies
 //! let grads = losses.backward()?; // not `losses.total.backward()`: see `Losses::backward`
-//! let replies = model.greedy(&batch, 51)?; // token ids per batch row (see `Batch::order`)
+//! let opts = iamm_train::decode::DecodeOptions::reference(); // greedy, 51 steps
+//! let replies = iamm_train::decode::generate(&model, &batch, &opts)?; // per example, in `examples` order
+//! let scores = iamm_train::decode::score(&model, &batch)?; // NLL sum, tokens, emotion per example
 //! # Ok(()) }
 //! ```
 //!
@@ -64,13 +69,20 @@
 //! Exact rewrites, not interpretations: the IAM selects rows before computing their first-order
 //! values (rows are independent); padded utterance slots, identical all-PAD inputs, go
 //! through the per-utterance encoders once; the COMET encoder computes only what position 0
-//! needs; the loss runs the generator on non-PAD target positions only; greedy decoding stops
-//! once every row has produced EOS. Tests check each against the direct computation.
+//! needs; the loss runs the generator on non-PAD target positions only; decoding is
+//! incremental (cached keys/values and convolution inputs) and drops rows once they have
+//! produced EOS, token-identical to the reference's full recompute. Tests check each against
+//! the direct computation.
 
+pub mod associations;
 pub mod batch;
+pub mod decode;
 pub mod model;
 pub mod tables;
 pub mod training;
 
 pub use batch::{Batch, Comet, CometBatch, Example, collate};
+pub use decode::{
+    DecodeOptions, ExampleScore, Strategy, generate, generate_encoded, load_model, score, score_encoded,
+};
 pub use model::{Iamm, IammConfig, Variant};

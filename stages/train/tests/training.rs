@@ -427,7 +427,7 @@ fn cpu_ms() -> f64 {
 
 /// Wall time per update at the reference size (V from all of ED, 300-d, batch 16) on real ED
 /// batches, through the trainer: `w/o IA` (no COMET needed) and the full model with COMET-sized
-/// stand-in knowledge (random ids: 17 per relation, xReact 6, as `examples/bench_step.rs`).
+/// stand-in knowledge (random ids: 17 per relation, xReact 6, as `benches/reference_batches.rs`).
 /// Prints; asserts nothing about time.
 ///
 /// `RAYON_NUM_THREADS=2 cargo test -p iamm-train --release --test training -- --ignored --nocapture`

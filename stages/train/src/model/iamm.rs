@@ -45,7 +45,7 @@ use iamm_core::special::{EOS, PAD, SOS};
 
 use super::config::{EmotionCombine, IammConfig, SelectorInput};
 use super::iam::{IamAttention, IamHead};
-use super::layers::{Decoder, Embedding, EmbeddingTape, EmotionHead, Encoder, Generator, Linear, timing_signal};
+use super::layers::{Decoder, DecoderCache, Embedding, EmbeddingTape, EmotionHead, Encoder, Generator, Linear, timing_signal};
 use super::memory::{MemoryBuilder, MemoryTrace};
 use super::ops;
 use crate::batch::{Batch, NUM_RELATIONS};
@@ -598,24 +598,7 @@ impl Iamm {
     /// the `V`-wide work.
     pub fn loss(&self, batch: &Batch) -> Result<Losses> {
         let encoded = self.encode_with(batch, Some(Arc::new(EmbeddingTape::default())))?;
-        let (h, attn) = self.decode_hidden(&encoded, &batch.decoder_input()?)?;
-        let (b, t, d) = h.dims3()?;
-        let s = attn.dim(2)?;
-        let targets = batch.target.flatten_all()?.to_vec1::<u32>()?;
-        let rows: Vec<u32> = (0..(b * t) as u32).filter(|&i| targets[i as usize] != PAD).collect();
-        if rows.is_empty() {
-            bail!("loss: every target position is PAD");
-        }
-        let n_rows = rows.len();
-        let dev = h.device();
-        let batch_rows: Vec<u32> = rows.iter().map(|&i| i / t as u32).collect();
-        let rows = Tensor::new(rows, dev)?;
-        let h = h.reshape((b * t, d))?.index_select(&rows, 0)?.reshape((n_rows, 1, d))?;
-        let attn = attn.reshape((b * t, s))?.index_select(&rows, 0)?.reshape((n_rows, 1, s))?;
-        let copy_ids = encoded.copy_ids.index_select(&Tensor::new(batch_rows, dev)?, 0)?;
-        let generated = self.generate_with(&h, &attn, &copy_ids)?;
-        let target = batch.target.flatten_all()?.index_select(&rows, 0)?.reshape((n_rows, 1))?;
-        let nll = generated.target_log_probs(&target)?.mean_all()?.neg()?;
+        let nll = self.target_log_probs(&encoded, batch)?.log_probs.mean_all()?.neg()?;
         let em = encoded.emotion.clone();
         let ctx = cross_entropy(&em.ctx, &batch.emotion)?;
         let sit = cross_entropy(&em.sit, &batch.emotion)?;
@@ -638,6 +621,31 @@ impl Iamm {
         })
     }
 
+    /// Teacher-forced `log P(target)` under the pointer-generator mixture at the non-PAD target
+    /// positions of `batch` (EOS included), encoded as `enc`: what the loss averages. Only
+    /// those positions go through the generator.
+    pub fn target_log_probs(&self, enc: &Encoded, batch: &Batch) -> Result<TargetLogProbs> {
+        let (h, attn) = self.decode_hidden(enc, &batch.decoder_input()?)?;
+        let (b, t, d) = h.dims3()?;
+        let s = attn.dim(2)?;
+        let targets = batch.target.flatten_all()?.to_vec1::<u32>()?;
+        let rows: Vec<u32> = (0..(b * t) as u32).filter(|&i| targets[i as usize] != PAD).collect();
+        if rows.is_empty() {
+            bail!("loss: every target position is PAD");
+        }
+        let n_rows = rows.len();
+        let dev = h.device();
+        let batch_rows: Vec<u32> = rows.iter().map(|&i| i / t as u32).collect();
+        let rows = Tensor::new(rows, dev)?;
+        let h = h.reshape((b * t, d))?.index_select(&rows, 0)?.reshape((n_rows, 1, d))?;
+        let attn = attn.reshape((b * t, s))?.index_select(&rows, 0)?.reshape((n_rows, 1, s))?;
+        let copy_ids = encoded_rows(&enc.copy_ids, &batch_rows)?;
+        let generated = self.generate_with(&h, &attn, &copy_ids)?;
+        let target = batch.target.flatten_all()?.index_select(&rows, 0)?.reshape((n_rows, 1))?;
+        let log_probs = generated.target_log_probs(&target)?;
+        Ok(TargetLogProbs { log_probs, rows: batch_rows.into_iter().map(|r| r as usize).collect() })
+    }
+
     /// Gradients of `loss` (a scalar computed from `encoded` of [`Iamm::forward`]) for every
     /// parameter, the embedding table included.
     pub fn backward(&self, loss: &Tensor, encoded: &Encoded) -> Result<GradStore> {
@@ -648,9 +656,9 @@ impl Iamm {
         Ok(grads)
     }
 
-    /// One greedy step: `log P` of the next token after the prefix `ys [B, t]`, `[B, V]`.
-    /// The decoders recompute the whole prefix (as the reference); only the last position
-    /// goes through the generator.
+    /// `log P` of the next token after the prefix `ys [B, t]`, `[B, V]`, recomputing the
+    /// decoders over the whole prefix (as the reference does at every step); only the last
+    /// position goes through the generator. The test oracle of [`Iamm::decode_step`].
     pub fn next_log_probs(&self, enc: &Encoded, ys: &Tensor) -> Result<Tensor> {
         let (h, attn) = self.decode_hidden(enc, ys)?;
         let t = h.dim(1)?;
@@ -658,19 +666,58 @@ impl Iamm {
         g.log_probs()?.squeeze(1)
     }
 
-    /// Greedy decoding (the reference's `decoder_greedy_batch`): up to `steps` tokens per row
-    /// (the reference runs `max_dec_step + 1 = 51`), each cut at its first EOS (EOS not
-    /// included). Rows in batch order (see [`Batch::order`]). Stops early once every row has
-    /// produced EOS, which changes nothing: rows do not interact.
+    /// A fresh incremental decoding state for the rows of `enc`: the decoders' caches, with
+    /// the keys/values of the encoder output and of the selected memory slots projected once.
+    pub fn start_decoding(&self, enc: &Encoded) -> Result<DecodeState> {
+        let ctx = self.decoder.start(&enc.ctx, &enc.ctx_pad)?;
+        let mem = match (&self.selector, &enc.selected) {
+            (Some(sel), Some(m)) => Some(sel.rel_decoder.start(&m.slots, &m.pad)?),
+            _ => None,
+        };
+        Ok(DecodeState { ctx, mem, copy_ids: enc.copy_ids.clone() })
+    }
+
+    /// One incremental step: feeds `tokens [R]` (the newest token of each row of `state`; the
+    /// first step feeds SOS) and returns `log P` of the next token `[R, V]`, equal to
+    /// [`Iamm::next_log_probs`] over the whole prefix, at the cost of one position.
+    pub fn decode_step(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        let ys = tokens.unsqueeze(1)?; // [R, 1]
+        let pad = ys.eq(PAD)?;
+        let emb = self.embedding.forward(&ys, None)?;
+        let (h_c, attn) = self.decoder.step(&emb, &pad, &mut state.ctx)?;
+        let h = match (&self.selector, &mut state.mem) {
+            (Some(sel), Some(mem)) => {
+                let (h_m, _) = sel.rel_decoder.step(&emb, &pad, mem)?;
+                let g = candle_nn::ops::sigmoid(&sel.gate.forward(&Tensor::cat(&[&h_c, &h_m], 2)?)?)?;
+                (h_c.broadcast_mul(&g)? + h_m.broadcast_mul(&g.affine(-1.0, 1.0)?)?)?
+            }
+            _ => h_c,
+        };
+        self.generate_with(&h, &attn, &state.copy_ids)?.log_probs()?.squeeze(1)
+    }
+
+    /// Greedy decoding as the reference's `decoder_greedy_batch`: `steps` decoding steps
+    /// (the reference runs `max_dec_step + 1 = 51`), each row cut at its first EOS (EOS not
+    /// included), so a reply has at most `steps` tokens. Rows in batch order (see
+    /// [`Batch::order`]; [`crate::decode::generate`] returns them in example order and offers
+    /// beam search and sampling). Incremental, with finished rows dropped
+    /// ([`crate::decode`]); token-identical to recomputing the prefix at every step.
     pub fn greedy(&self, batch: &Batch, steps: usize) -> Result<Vec<Vec<u32>>> {
-        let enc = self.encode(batch)?;
-        let b = batch.size();
-        let dev = batch.input.device();
+        crate::decode::greedy_rows(self, &self.encode(batch)?, steps)
+    }
+
+    /// Greedy decoding with the full prefix recomputed at every step (the reference's
+    /// cost): the oracle that [`Iamm::greedy`] is tested against, and the bench's baseline.
+    /// Rows in batch order; stops once every row has produced EOS (rows do not interact).
+    #[doc(hidden)]
+    pub fn greedy_full_recompute(&self, enc: &Encoded, steps: usize) -> Result<Vec<Vec<u32>>> {
+        let b = enc.ctx.dim(0)?;
+        let dev = enc.ctx.device();
         let mut ys = Tensor::full(SOS, (b, 1), dev)?;
         let mut out: Vec<Vec<u32>> = vec![vec![]; b];
         let mut done = vec![false; b];
         for _ in 0..steps {
-            let next = self.next_log_probs(&enc, &ys)?.argmax(D::Minus1)?; // [B]
+            let next = self.next_log_probs(enc, &ys)?.argmax(D::Minus1)?; // [B]
             let ids = next.to_vec1::<u32>()?;
             for (i, &id) in ids.iter().enumerate() {
                 if !done[i] {
@@ -687,6 +734,56 @@ impl Iamm {
             ys = Tensor::cat(&[&ys, &next.unsqueeze(1)?], 1)?;
         }
         Ok(out)
+    }
+}
+
+/// `t.index_select(rows)` along the batch dimension.
+fn encoded_rows(t: &Tensor, rows: &[u32]) -> Result<Tensor> {
+    t.index_select(&Tensor::new(rows, t.device())?, 0)
+}
+
+/// Teacher-forced log-probabilities of the non-PAD target tokens (see
+/// [`Iamm::target_log_probs`]).
+#[derive(Debug, Clone)]
+pub struct TargetLogProbs {
+    /// `log P(target)` `[n, 1]`, the non-PAD target positions in row-major order.
+    pub log_probs: Tensor,
+    /// The batch row of each position.
+    pub rows: Vec<usize>,
+}
+
+/// The incremental decoding state of a batch (see [`Iamm::start_decoding`]).
+#[derive(Debug, Clone)]
+pub struct DecodeState {
+    ctx: DecoderCache,
+    mem: Option<DecoderCache>,
+    copy_ids: Tensor,
+}
+
+impl DecodeState {
+    /// Rows being decoded.
+    pub fn rows(&self) -> Result<usize> {
+        self.ctx.rows()
+    }
+
+    /// Positions fed so far.
+    pub fn len(&self) -> usize {
+        self.ctx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ctx.is_empty()
+    }
+
+    /// A state whose row `i` continues row `rows[i]` of this one (drop finished rows, fork
+    /// beams).
+    pub fn select(&self, rows: &[u32]) -> Result<DecodeState> {
+        let idx = Tensor::new(rows, self.copy_ids.device())?;
+        Ok(DecodeState {
+            ctx: self.ctx.select(&idx)?,
+            mem: self.mem.as_ref().map(|m| m.select(&idx)).transpose()?,
+            copy_ids: self.copy_ids.index_select(&idx, 0)?,
+        })
     }
 }
 

@@ -241,12 +241,24 @@ impl Conv3 {
 
     /// `[B, L, in] -> [B, L, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let c = x.dim(2)?;
         let unf = ops::unfold3(x, if self.causal { 2 } else { 1 })?;
-        let out_dim = self.weight.dim(0)?;
-        // w[o, c, j] -> w'[o, j*C + c], matching the tap-major order of `unf`.
-        let w = self.weight.permute((0, 2, 1))?.reshape((out_dim, 3 * c))?;
-        ops::linear(&unf, &w, Some(&self.bias))
+        ops::linear(&unf, &self.taps()?, Some(&self.bias))
+    }
+
+    /// `w[o, c, j] -> w'[o, j*C + c]`, matching the tap-major order of `ops::unfold3`.
+    fn taps(&self) -> Result<Tensor> {
+        let (out_dim, c, _) = self.weight.dims3()?;
+        self.weight.permute((0, 2, 1))?.reshape((out_dim, 3 * c))
+    }
+
+    /// One causal step: `window [B, 3, in]` holds the inputs at `t-2, t-1, t` (zeros before
+    /// the start) `-> [B, 1, out]`, the output at `t` (what `forward` gives at row `t`).
+    pub fn step(&self, window: &Tensor) -> Result<Tensor> {
+        let (b, k, c) = window.dims3()?;
+        if !self.causal || k != 3 {
+            candle_core::bail!("Conv3::step needs a causal convolution and a window of 3 positions, got {k}");
+        }
+        ops::linear(&window.reshape((b, 1, 3 * c))?, &self.taps()?, Some(&self.bias))
     }
 }
 
@@ -443,6 +455,167 @@ impl Decoder {
             x = y;
             attn = Some(a);
         }
+        Ok((self.ln.forward(&x)?, attn.expect("hop >= 1")))
+    }
+}
+
+/// What one decoder layer keeps between incremental steps.
+#[derive(Debug, Clone)]
+struct LayerCache {
+    /// Self-attention keys and values of the positions so far `[B, t, depth]` (`None` before
+    /// the first step).
+    self_kv: Option<(Tensor, Tensor)>,
+    /// Cross-attention keys and values of the encoder output `[B, S, depth]`, computed once.
+    cross_k: Tensor,
+    cross_v: Tensor,
+    /// `cross_k` split into heads `[B, H, S, dh]` (the copy attention's logits; last layer only).
+    cross_k_heads: Option<Tensor>,
+    /// Inputs of the two causal convolutions at the previous two positions `[B, 2, in]`
+    /// (zeros before the start, the convolution's left padding).
+    conv1_prev: Tensor,
+    conv2_prev: Tensor,
+}
+
+/// The key/value cache of a [`Decoder`] for incremental decoding: each step feeds one new
+/// position and reuses the keys/values (and convolution inputs) of the earlier ones; the
+/// encoder output's keys/values are projected once. Rows can be selected (dropped, repeated,
+/// reordered) between steps with [`DecoderCache::select`].
+#[derive(Debug, Clone)]
+pub struct DecoderCache {
+    layers: Vec<LayerCache>,
+    /// `[B, t]` u8: which positions so far were PAD inputs (masked as keys, as the full pass).
+    key_pad: Option<Tensor>,
+    /// `[B, 1, 1, S]` u8.
+    src_mask: Tensor,
+    /// Positions fed so far.
+    pos: usize,
+}
+
+impl DecoderCache {
+    /// Rows in the cache.
+    pub fn rows(&self) -> Result<usize> {
+        self.src_mask.dim(0)
+    }
+
+    /// Positions fed so far.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// A cache whose row `i` is row `rows[i]` of this one.
+    pub fn select(&self, rows: &Tensor) -> Result<DecoderCache> {
+        let sel = |t: &Tensor| t.index_select(rows, 0);
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(LayerCache {
+                    self_kv: match &l.self_kv {
+                        Some((k, v)) => Some((sel(k)?, sel(v)?)),
+                        None => None,
+                    },
+                    cross_k: sel(&l.cross_k)?,
+                    cross_v: sel(&l.cross_v)?,
+                    cross_k_heads: l.cross_k_heads.as_ref().map(sel).transpose()?,
+                    conv1_prev: sel(&l.conv1_prev)?,
+                    conv2_prev: sel(&l.conv2_prev)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderCache {
+            layers,
+            key_pad: self.key_pad.as_ref().map(sel).transpose()?,
+            src_mask: sel(&self.src_mask)?,
+            pos: self.pos,
+        })
+    }
+}
+
+fn append(prev: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+    match prev {
+        Some(p) => Tensor::cat(&[p, x], 1),
+        None => Ok(x.clone()),
+    }
+}
+
+impl Decoder {
+    /// An empty cache over `memory [B, S, d]` with `src_pad [B, S]` (u8, 1 = PAD).
+    pub fn start(&self, memory: &Tensor, src_pad: &Tensor) -> Result<DecoderCache> {
+        let (b, s, _) = memory.dims3()?;
+        let last = self.layers.len() - 1;
+        let layers = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let att = &layer.cross_attention;
+                let cross_k = att.key.forward(memory)?;
+                let cross_v = att.value.forward(memory)?;
+                let cross_k_heads = if i == last { Some(split_heads(&cross_k, att.heads)?) } else { None };
+                let zeros = |w: &Tensor| Tensor::zeros((b, 2, w.dim(1)?), memory.dtype(), memory.device());
+                Ok(LayerCache {
+                    self_kv: None,
+                    cross_k,
+                    cross_v,
+                    cross_k_heads,
+                    conv1_prev: zeros(&layer.ffn.conv1.weight)?,
+                    conv2_prev: zeros(&layer.ffn.conv2.weight)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderCache { layers, key_pad: None, src_mask: src_pad.reshape((b, 1, 1, s))?.contiguous()?, pos: 0 })
+    }
+
+    /// One incremental step: `x [B, 1, d]` (the embedded new input), `pad [B, 1]` (u8, 1 = the
+    /// input is PAD). Returns what [`Decoder::forward`] gives at that position over the whole
+    /// prefix: the output `[B, 1, d]` and the last layer's cross-attention head-mean logits
+    /// `[B, 1, S]`.
+    pub fn step(&self, x: &Tensor, pad: &Tensor, cache: &mut DecoderCache) -> Result<(Tensor, Tensor)> {
+        let (b, _, _) = x.dims3()?;
+        let t = cache.pos;
+        let key_pad = append(cache.key_pad.as_ref(), pad)?;
+        // The new position sees every earlier one and itself, less the PAD inputs: the full
+        // pass's `trg_pad OR future` mask at its row.
+        let self_mask = key_pad.reshape((b, 1, 1, t + 1))?;
+        let mut x = self.proj.forward(x)?.broadcast_add(&positions(&self.timing, t + 1)?.narrow(0, t, 1)?)?;
+        let mut attn = None;
+        for (layer, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let sa = &layer.self_attention;
+            let n = layer.ln_dec.forward(&x)?;
+            let q = sa.query.forward(&n)?;
+            let k = append(c.self_kv.as_ref().map(|kv| &kv.0), &sa.key.forward(&n)?)?;
+            let v = append(c.self_kv.as_ref().map(|kv| &kv.1), &sa.value.forward(&n)?)?;
+            let a = ops::attention(&q, &k, &v, &self_mask, sa.heads, sa.scale)?;
+            c.self_kv = Some((k, v));
+            x = (x + sa.output.forward(&a)?)?;
+
+            let ca = &layer.cross_attention;
+            let n = layer.ln_enc.forward(&x)?;
+            let q = ca.query.forward(&n)?;
+            if let Some(kh) = &c.cross_k_heads {
+                // head-mean of the masked logits, as `MultiHeadAttention::forward`
+                let q4 = split_heads(&q, ca.heads)?.affine(ca.scale, 0.0)?;
+                let mean = (q4.matmul(&kh.t()?)?.sum(1)? / ca.heads as f64)?;
+                attn = Some(ops::masked_fill(&mean, &cache.src_mask.squeeze(1)?, ops::MASK_VALUE)?);
+            }
+            let a = ops::attention(&q, &c.cross_k, &c.cross_v, &cache.src_mask, ca.heads, ca.scale)?;
+            x = (x + ca.output.forward(&a)?)?;
+
+            let n = layer.ln_ffn.forward(&x)?;
+            let w1 = Tensor::cat(&[&c.conv1_prev, &n], 1)?;
+            let h = layer.ffn.conv1.step(&w1)?.relu()?;
+            let w2 = Tensor::cat(&[&c.conv2_prev, &h], 1)?;
+            let y = layer.ffn.conv2.step(&w2)?.relu()?;
+            c.conv1_prev = w1.narrow(1, 1, 2)?.contiguous()?;
+            c.conv2_prev = w2.narrow(1, 1, 2)?.contiguous()?;
+            x = (x + y)?;
+        }
+        cache.key_pad = Some(key_pad);
+        cache.pos = t + 1;
         Ok((self.ln.forward(&x)?, attn.expect("hop >= 1")))
     }
 }

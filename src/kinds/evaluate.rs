@@ -1,0 +1,376 @@
+//! The evaluate stage: loads a train stage's model, scores (teacher-forced NLL, emotion) and
+//! decodes every test example, and computes the paper's metrics with `iamm-evaluate`.
+//!
+//! Batches follow the reference's test loader (`shuffle=False`, batch 48): the test
+//! examples in file order, cut into consecutive batches; the collate sorts each batch by
+//! utterance count, and the decode API hands results back in example order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, RecordBatch};
+use candle_core::Device;
+use iamm_core::EMOTIONS;
+use iamm_core::special::{CLS, USR};
+use iamm_evaluate::{MetricOptions, Response};
+use iamm_text::{PunktParams, Tokenizer};
+use iamm_train::decode::{DecodeOptions, Strategy};
+use iamm_train::{Example, Variant, collate};
+use serde_json::{Value, json};
+
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::store::Artifact;
+
+pub struct Evaluate;
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "batch_size",
+        ty: ParamType::Int { min: 1, max: 4096 },
+        default: Some("48"),
+        help: "test examples per batch (the reference's test run: 48); the reference's Acc is a mean over batches",
+    },
+    ParamSpec {
+        name: "decoding",
+        ty: ParamType::Choice(&["greedy", "beam", "sample"]),
+        default: Some("\"greedy\""),
+        help: "greedy (the reference), beam search, or top-k/top-p sampling",
+    },
+    ParamSpec {
+        name: "max_new_tokens",
+        ty: ParamType::Int { min: 1, max: 10_000 },
+        default: Some("51"),
+        help: "decoding steps, EOS included (the reference runs max_dec_step + 1 = 51 steps, then cuts at EOS)",
+    },
+    ParamSpec { name: "beam_size", ty: ParamType::Int { min: 1, max: 256 }, default: Some("5"), help: "beams (decoding: beam)" },
+    ParamSpec {
+        name: "length_penalty",
+        ty: ParamType::Float { min: -100.0, max: 100.0 },
+        default: Some("1.0"),
+        help: "beam score / length^length_penalty (decoding: beam)",
+    },
+    ParamSpec {
+        name: "top_k",
+        ty: ParamType::Int { min: 0, max: 10_000_000 },
+        default: Some("0"),
+        help: "sample among the k most probable tokens; 0 = all (decoding: sample)",
+    },
+    ParamSpec {
+        name: "top_p",
+        ty: ParamType::Float { min: 0.0, max: 1.0 },
+        default: Some("1.0"),
+        help: "nucleus: the smallest set of tokens with this much probability; 1 = all (decoding: sample)",
+    },
+    ParamSpec {
+        name: "temperature",
+        ty: ParamType::Float { min: 0.0, max: 1000.0 },
+        default: Some("1.0"),
+        help: "sampling temperature, > 0 (decoding: sample)",
+    },
+    ParamSpec {
+        name: "seed",
+        ty: ParamType::Int { min: 0, max: i64::MAX },
+        default: Some("0"),
+        help: "seeds sampling and the bootstrap resamples",
+    },
+    ParamSpec {
+        name: "bootstrap",
+        ty: ParamType::Int { min: 0, max: 1_000_000 },
+        default: Some("1000"),
+        help: "bootstrap resamples of the test examples for the 95% intervals of Acc (example-level) and Dist-n; 0 = none",
+    },
+    ParamSpec {
+        name: "strip_greedy_quirk",
+        ty: ParamType::Bool,
+        default: Some("false"),
+        help: "reproduce the reference's `line.strip(\"Greedy:\")` before Dist-n, which drops leading G/r/e/d/y/: \
+               characters of each response (\"do you\" -> \"o you\")",
+    },
+    ParamSpec {
+        name: "punkt",
+        ty: OPTIONAL_PATH,
+        default: Some("null"),
+        help: "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
+               null = built-in rule-based sentence splitter",
+    },
+    ParamSpec {
+        name: "device",
+        ty: ParamType::Choice(&["cpu", "cuda"]),
+        default: Some("\"cpu\""),
+        help: "cuda needs a build with `--features cuda`",
+    },
+];
+
+impl StageKind for Evaluate {
+    fn kind(&self) -> &'static str {
+        "evaluate"
+    }
+    fn about(&self) -> &'static str {
+        "scores and decodes the test set with a train stage's model; Acc, PPL, Dist-n as the reference computes \
+         them, BLEU, confusion matrix, bootstrap intervals"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::EVALUATE
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let p = ctx.params;
+        let (train_stage, train) = the_dep(ctx, "train", "the model to evaluate")?;
+        let device = match p.str("device")? {
+            "cuda" => Device::new_cuda(0).context("device cuda (build with `--features cuda` on a machine with CUDA)")?,
+            _ => Device::Cpu,
+        };
+        let opts = decode_options(p)?;
+        let tokenizer = Tokenizer::new(match p.path("punkt")? {
+            Some(dir) => PunktParams::load_dir(&dir)?,
+            None => PunktParams::fallback(),
+        });
+        // The figure needs a font: fail before the long part, not after it.
+        iamm_plot::font().context("the confusion figure needs a font")?;
+
+        let weights = ctx.file("model.safetensors")?;
+        let config = ctx.file("config.json")?;
+        let model = iamm_train::load_model(&weights, &config, &device)
+            .map_err(|e| anyhow!("loading the model of stage `{train_stage}`: {e}"))?;
+        let cfg = model.config().clone();
+        let variant = variant_name(cfg.variant);
+
+        let (tokenize_stage, tokenized) = the_table_dep(ctx, "examples_test")?;
+        let table = tokenized.read_table("examples_test")?;
+        let with_comet = cfg.variant != Variant::WithoutIA;
+        let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {
+            let hint = if with_comet {
+                format!("; the model (variant {variant}) reads COMET knowledge, so tokenize needs the comet stage upstream")
+            } else {
+                String::new()
+            };
+            anyhow!("examples_test (stage `{tokenize_stage}`): {e}{hint}")
+        })?;
+        if examples.is_empty() {
+            bail!("examples_test (stage `{tokenize_stage}`) has no rows: nothing to evaluate");
+        }
+        let meta = Meta::read(&table)?;
+        let words = vocab_words(&ctx.table("vocab")?)?;
+        if words.len() != cfg.vocab_size {
+            bail!(
+                "the vocabulary has {} words but the model of stage `{train_stage}` was trained with {}; evaluate \
+                 with the tokenize stage that train used",
+                words.len(),
+                cfg.vocab_size
+            );
+        }
+
+        let batch_size = p.int("batch_size")? as usize;
+        let bar = ctx.bar(examples.len() as u64, "decoding", "ex");
+        let started = Instant::now();
+        let mut responses = Vec::with_capacity(examples.len());
+        for (b, chunk) in examples.chunks(batch_size).enumerate() {
+            let refs: Vec<&Example> = chunk.iter().collect();
+            let batch = collate(&refs, &device)?;
+            // One encoding serves both: it costs about as much as greedy decoding.
+            let encoded = model.encode(&batch)?;
+            let scores = iamm_train::decode::score_encoded(&model, &batch, &encoded)?;
+            let generated = iamm_train::decode::generate_encoded(&model, &batch, &encoded, &opts)?;
+            for (i, (ex, (s, ids))) in chunk.iter().zip(scores.iter().zip(&generated)).enumerate() {
+                let row = b * batch_size + i;
+                responses.push(Response {
+                    example_id: meta.example_id.value(row),
+                    conv_id: meta.conv_id.value(row).to_string(),
+                    context: ex.context.iter().map(|u| words_of(&words, u)).collect(),
+                    context_roles: ex
+                        .roles
+                        .iter()
+                        .enumerate()
+                        .map(|(j, r)| {
+                            // Roles are `[CLS] + [USR|SYS]×len`; an empty utterance falls back to
+                            // the reference's rule (even index = speaker).
+                            let speaker = r.get(1).map_or(j % 2 == 0, |&id| id == USR);
+                            if speaker { "speaker" } else { "listener" }.to_string()
+                        })
+                        .collect(),
+                    situation: words_of(&words, &ex.situation),
+                    reference: meta.reference(row),
+                    generated: words_of(&words, ids),
+                    gold: ex.emotion,
+                    predicted: u8::try_from(s.predicted).context("predicted emotion id")?,
+                    nll_sum: s.nll_sum,
+                    tokens: s.tokens as u32,
+                    batch: b as u32,
+                });
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let decode_s = started.elapsed().as_secs_f64();
+
+        let metric_opts = MetricOptions {
+            strip_greedy_quirk: p.bool("strip_greedy_quirk")?,
+            bootstrap: p.int("bootstrap")? as usize,
+            seed: p.int("seed")? as u64,
+            level: 0.95,
+        };
+        let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
+        let confusion = iamm_evaluate::confusion(&responses);
+        let labels: Vec<String> = EMOTIONS.iter().map(|e| e.to_string()).collect();
+        let heatmap = iamm_plot::Heatmap {
+            title: format!("Emotion confusion, {} ({variant}), {} test examples", ctx.stage, responses.len()),
+            row_labels: labels.clone(),
+            col_labels: labels,
+            values: confusion.iter().map(|r| r.iter().map(|&c| f64::from(c)).collect()).collect(),
+            x_label: "predicted emotion".into(),
+            y_label: "gold emotion".into(),
+            show_values: false,
+        };
+        iamm_plot::write_heatmap(&heatmap, &ctx.out_dir.join("confusion.svg"), &ctx.out_dir.join("confusion.png"))?;
+
+        let mut stats = serde_json::Map::new();
+        for (name, value) in metrics.values() {
+            stats.insert(name.to_string(), json!(value));
+        }
+        stats.insert("examples".into(), json!(metrics.examples));
+        stats.insert("variant".into(), json!(variant));
+        stats.insert("train".into(), json!({"stage": train_stage, "key": train.manifest.key, "params": train.manifest.params}));
+        stats.insert("tokenize".into(), json!({"stage": tokenize_stage, "key": tokenized.manifest.key}));
+        stats.insert("decoding".into(), json!(format!("{:?}", opts.strategy)));
+        stats.insert("sentence_splitter".into(), json!(tokenizer.describe()));
+        stats.insert("decode_s".into(), json!(decode_s));
+        stats.insert("examples_per_s".into(), json!(responses.len() as f64 / decode_s.max(1e-9)));
+        stats.insert("peak_rss_mb".into(), peak_rss_mb().map_or(Value::Null, |v| json!(v)));
+        let summary = format!(
+            "{variant}: Acc {:.2}% PPL {:.2} Dist-1 {:.2} Dist-2 {:.2} on {} test examples ({:.1} ex/s)",
+            metrics.acc * 100.0,
+            metrics.ppl,
+            metrics.dist1,
+            metrics.dist2,
+            metrics.examples,
+            responses.len() as f64 / decode_s.max(1e-9)
+        );
+        Ok(StageOutput {
+            tables: vec![
+                ("responses".into(), iamm_evaluate::tables::responses(&responses)?),
+                ("metrics".into(), iamm_evaluate::tables::metrics(&metrics)?),
+                ("confusion".into(), iamm_evaluate::tables::confusion(&confusion)?),
+            ],
+            stats: Value::Object(stats),
+            summary,
+        })
+    }
+}
+
+/// The one dep of the given kind.
+fn the_dep<'a>(ctx: &'a StageContext, kind: &str, what: &str) -> Result<(&'a str, &'a Artifact)> {
+    let found: Vec<_> = ctx.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).collect();
+    let deps = ctx.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    match found.as_slice() {
+        [(name, artifact)] => Ok((name, artifact)),
+        [] => bail!(
+            "stage `{}` needs a `{kind}` stage among its deps ({what}), and its deps ({deps}) have none; \
+             add one to `deps:` in pipeline.yaml, e.g. `deps: [tokenize, train]`",
+            ctx.stage
+        ),
+        many => bail!(
+            "stage `{}` has {} `{kind}` stages among its deps ({}); keep the one whose model to evaluate",
+            ctx.stage,
+            many.len(),
+            many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The dep that provides table `name` (for provenance; `ctx.table` would not say which).
+fn the_table_dep<'a>(ctx: &'a StageContext, name: &str) -> Result<(&'a str, &'a Artifact)> {
+    ctx.table(name)?; // the engine's message when none or several provide it
+    let (n, a) = ctx.upstream.iter().find(|(_, a)| a.manifest.tables.contains_key(name)).context("checked above")?;
+    Ok((n, a))
+}
+
+fn variant_name(v: Variant) -> &'static str {
+    match v {
+        Variant::Full => "full",
+        Variant::WithoutEA => "wo_ea",
+        Variant::WithoutIA => "wo_ia",
+        Variant::WithoutWS => "wo_ws",
+    }
+}
+
+fn decode_options(p: &crate::params::Params) -> Result<DecodeOptions> {
+    let float = |name: &str| -> Result<f32> {
+        p.opt(name)?.and_then(Value::as_f64).map(|v| v as f32).with_context(|| format!("param `{name}` is not a number"))
+    };
+    let strategy = match p.str("decoding")? {
+        "beam" => Strategy::Beam { size: p.int("beam_size")? as usize, length_penalty: float("length_penalty")? },
+        "sample" => {
+            let (top_p, temperature) = (float("top_p")?, float("temperature")?);
+            if top_p <= 0.0 {
+                bail!("param `top_p` must be above 0 (1 = no nucleus filtering)");
+            }
+            if temperature <= 0.0 {
+                bail!("param `temperature` must be above 0 (use decoding: greedy for the most probable token)");
+            }
+            Strategy::Sample { top_k: p.int("top_k")? as usize, top_p, temperature }
+        }
+        _ => Strategy::Greedy,
+    };
+    Ok(DecodeOptions { strategy, max_new_tokens: p.int("max_new_tokens")? as usize, seed: p.int("seed")? as u64 })
+}
+
+/// Token strings by id from the tokenize stage's `vocab` table.
+fn vocab_words(vocab: &RecordBatch) -> Result<Vec<String>> {
+    let ids = vocab.column_by_name("id").and_then(|c| c.as_primitive_opt::<UInt32Type>()).context("vocab has no UInt32 `id`")?;
+    let tokens = vocab.column_by_name("token").and_then(|c| c.as_string_opt::<i32>()).context("vocab has no string `token`")?;
+    let mut words = vec![String::new(); vocab.num_rows()];
+    for i in 0..vocab.num_rows() {
+        let id = ids.value(i) as usize;
+        let slot = words.get_mut(id).with_context(|| format!("vocab row {i}: id {id} is not below the vocabulary size"))?;
+        *slot = tokens.value(i).to_string();
+    }
+    Ok(words)
+}
+
+/// Tokens of `ids` joined by spaces, a leading `[CLS]` left out.
+fn words_of(words: &[String], ids: &[u32]) -> String {
+    let ids = if ids.first() == Some(&CLS) { &ids[1..] } else { ids };
+    ids.iter().map(|&i| words.get(i as usize).map_or("UNK", String::as_str)).collect::<Vec<_>>().join(" ")
+}
+
+/// The examples table's columns the responses table copies.
+struct Meta {
+    example_id: arrow_array::UInt32Array,
+    conv_id: arrow_array::StringArray,
+    target_tokens: arrow_array::ListArray,
+}
+
+impl Meta {
+    fn read(table: &RecordBatch) -> Result<Meta> {
+        let col = |name: &str| {
+            table.column_by_name(name).cloned().with_context(|| format!("examples_test has no column `{name}`"))
+        };
+        Ok(Meta {
+            example_id: col("example_id")?.as_primitive_opt::<UInt32Type>().context("examples_test.example_id is not UInt32")?.clone(),
+            conv_id: col("conv_id")?.as_string_opt::<i32>().context("examples_test.conv_id is not a string")?.clone(),
+            target_tokens: col("target_tokens")?.as_list_opt::<i32>().context("examples_test.target_tokens is not a list")?.clone(),
+        })
+    }
+
+    /// The target's words as the reference prints `Ref:` (its raw tokens, never UNK).
+    fn reference(&self, row: usize) -> String {
+        let v: Arc<dyn Array> = self.target_tokens.value(row);
+        let s = v.as_string::<i32>();
+        (0..s.len()).map(|i| s.value(i)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,94 @@
+//! The report stage: Table 1 over every evaluate stage among its deps, the paper's rows
+//! beside ours (logic in `iamm-report`), plus the `report_section.md` any dep publishes.
+
+use anyhow::{Result, anyhow, bail};
+use iamm_report::{Run, Section};
+use serde_json::{Value, json};
+
+use crate::params::ParamSpec;
+use crate::stage::{StageContext, StageKind, StageOutput};
+
+pub struct Report;
+
+/// The file a dep publishes to have it appended to the report.
+pub const SECTION_FILE: &str = "report_section.md";
+/// Files the report stage publishes (and `iamm-pipe report` copies to reports/).
+pub const FILES: [&str; 3] = ["report.md", "table1.tex", "table1.csv"];
+
+impl StageKind for Report {
+    fn kind(&self) -> &'static str {
+        "report"
+    }
+    fn about(&self) -> &'static str {
+        "Table 1 (Markdown, LaTeX, CSV) of every evaluate stage among its deps beside the paper's rows, with \
+         traceability; appends each dep's report_section.md"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        &[]
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::REPORT
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let mut runs = Vec::new();
+        let mut sections = Vec::new();
+        for (name, artifact) in &ctx.upstream {
+            let m = &artifact.manifest;
+            if m.tables.contains_key("metrics") {
+                let table = artifact.read_table("metrics")?;
+                let metrics = iamm_report::metrics_from_table(&table)
+                    .map_err(|e| anyhow!("dep `{name}` (artifact {}): {e}", m.key))?;
+                runs.push(Run {
+                    stage: name.to_string(),
+                    key: m.key.clone(),
+                    variant: m.stats["variant"].as_str().unwrap_or("unknown").to_string(),
+                    metrics,
+                    params: serde_json::to_value(&m.params)?,
+                    provenance: json!({"train": m.stats["train"], "tokenize": m.stats["tokenize"]}),
+                });
+            }
+            let section = artifact.dir.join(SECTION_FILE);
+            if section.is_file() {
+                let text = std::fs::read_to_string(&section).map_err(|e| anyhow!("cannot read {}: {e}", section.display()))?;
+                sections.push(Section { stage: name.to_string(), key: m.key.clone(), text });
+            }
+        }
+        if runs.is_empty() && sections.is_empty() {
+            bail!(
+                "stage `{}`: none of its deps ({}) is an evaluate stage (with a `metrics` table) or publishes {SECTION_FILE}; \
+                 list the evaluate stages in `deps:`",
+                ctx.stage,
+                ctx.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            );
+        }
+        runs.sort_by(|a, b| (iamm_report::variant_rank(&a.variant), &a.stage).cmp(&(iamm_report::variant_rank(&b.variant), &b.stage)));
+
+        std::fs::write(ctx.out_dir.join("report.md"), iamm_report::markdown(&runs, &sections))?;
+        std::fs::write(ctx.out_dir.join("table1.tex"), iamm_report::latex(&runs))?;
+        std::fs::write(ctx.out_dir.join("table1.csv"), iamm_report::csv(&runs))?;
+        let table1 = iamm_report::table1(&runs)?;
+
+        let rows: Vec<Value> = runs
+            .iter()
+            .map(|r| {
+                let metrics: serde_json::Map<String, Value> = r.metrics.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+                json!({"stage": r.stage, "key": r.key, "variant": r.variant, "label": r.label(), "metrics": metrics})
+            })
+            .collect();
+        let summary = format!(
+            "Table 1: {} row(s) of ours beside the paper's {}{}",
+            runs.len(),
+            iamm_report::PAPER_TABLE1.len(),
+            if sections.is_empty() { String::new() } else { format!(", {} appended section(s)", sections.len()) }
+        );
+        Ok(StageOutput {
+            tables: vec![("table1".into(), table1)],
+            stats: json!({
+                "runs": rows,
+                "sections": sections.iter().map(|s| json!({"stage": s.stage, "key": s.key})).collect::<Vec<_>>(),
+            }),
+            summary,
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! The association viewer: one self-contained HTML page of sampled test dialogues with the
+//! analysed model's associated words highlighted and every compared system's response.
+//!
+//! Deps: exactly one stage with an `associations` table (analysis) and one or more with a
+//! `responses` table (evaluate stages); each system is named by its dep's stage name and the
+//! variant its manifest records.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use iamm_viewer::{ViewerOptions, render};
+use serde_json::json;
+
+use crate::params::{ParamSpec, ParamType};
+use crate::stage::{StageContext, StageKind, StageOutput};
+
+pub struct Viewer;
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "sample",
+        ty: ParamType::Int { min: 1, max: 100_000 },
+        default: Some("100"),
+        help: "test dialogues on the page, drawn from those with associated words (a few hundred stay readable)",
+    },
+    ParamSpec {
+        name: "seed",
+        ty: ParamType::Int { min: 0, max: i64::MAX },
+        default: Some("42"),
+        help: "seeds the sample; a larger sample with the same seed keeps every dialogue of a smaller one",
+    },
+    ParamSpec {
+        name: "top_pairs",
+        ty: ParamType::Int { min: 0, max: 1000 },
+        default: Some("6"),
+        help: "entries in each dialogue's list of top associated word pairs",
+    },
+    ParamSpec { name: "title", ty: ParamType::Str, default: Some("\"IAMM association viewer\""), help: "the page's title" },
+];
+
+impl StageKind for Viewer {
+    fn kind(&self) -> &'static str {
+        "viewer"
+    }
+    fn about(&self) -> &'static str {
+        "an HTML page of sampled test dialogues with associated words highlighted and the compared systems' responses \
+         (paper Figure 1, Table 4)"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn fingerprint(&self) -> &'static str {
+        super::fingerprints::VIEWER
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
+        let p = ctx.params;
+        let opts = ViewerOptions {
+            sample: p.int("sample")? as usize,
+            seed: p.int("seed")? as u64,
+            top_pairs: p.int("top_pairs")? as usize,
+            title: p.str("title")?.to_string(),
+        };
+        let deps = || ctx.upstream.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let analyses: Vec<_> = ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("associations")).collect();
+        let (analysis, artifact) = match analyses.as_slice() {
+            [one] => *one,
+            [] => bail!(
+                "stage `{}` needs an analysis stage (a dep with an `associations` table) among its deps ({}); \
+                 add it to `deps:` in pipeline.yaml",
+                ctx.stage,
+                deps()
+            ),
+            many => bail!(
+                "stage `{}` shows the associations of one model, but several deps have them ({}); keep one analysis stage in `deps:`",
+                ctx.stage,
+                many.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let associations = iamm_viewer::associations(
+            &artifact.read_table("associations")?,
+            &format!("associations of `{analysis}`"),
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+
+        let mut systems = Vec::new();
+        for (name, artifact) in ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("responses")) {
+            // "evaluate (full)": the stage name says which run, the variant what was trained.
+            let label = match artifact.manifest.stats.get("variant").and_then(|v| v.as_str()) {
+                Some(v) => format!("{name} ({v})"),
+                None => name.to_string(),
+            };
+            let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;
+            systems.push(iamm_viewer::responses(&table, &label).map_err(|e| anyhow!("{e}"))?);
+        }
+        if systems.is_empty() {
+            bail!(
+                "stage `{}` compares the responses of evaluate stages, and none of its deps ({}) has a `responses` table; \
+                 add one or more evaluate stages to `deps:` in pipeline.yaml",
+                ctx.stage,
+                deps()
+            );
+        }
+
+        let page = render(&associations, &systems, &opts).map_err(|e| anyhow!("{e}"))?;
+        std::fs::write(ctx.out_dir.join("viewer.html"), &page.html).context("writing viewer.html")?;
+
+        let shown = &page.shown;
+        let u32s = |f: fn(&iamm_viewer::Shown) -> u32| Arc::new(UInt32Array::from_iter_values(shown.iter().map(f))) as ArrayRef;
+        let sample = RecordBatch::try_from_iter([
+            ("example_id", u32s(|s| s.example_id)),
+            ("conv_id", Arc::new(StringArray::from_iter_values(shown.iter().map(|s| s.conv_id.as_str()))) as ArrayRef),
+            ("gold_emotion", Arc::new(StringArray::from_iter_values(shown.iter().map(|s| s.gold_emotion.as_str())))),
+            ("associations", u32s(|s| s.associations as u32)),
+            ("highlighted", u32s(|s| s.highlighted.len() as u32)),
+            ("marks", u32s(|s| s.marks as u32)),
+        ])?;
+        let labels: Vec<&str> = systems.iter().map(|s| s.label.as_str()).collect();
+        let summary = format!(
+            "viewer.html: {} of {} dialogues with associations, {} system(s): {}",
+            shown.len(),
+            page.eligible,
+            labels.len(),
+            labels.join(", ")
+        );
+        Ok(StageOutput {
+            tables: vec![("viewer_sample".into(), sample)],
+            stats: json!({
+                "shown": shown.len(),
+                "eligible": page.eligible,
+                "without_associations": page.without_associations,
+                "analysis": analysis,
+                "systems": labels,
+                "marks": shown.iter().map(|s| s.marks).sum::<usize>(),
+                "html_bytes": page.html.len(),
+            }),
+            summary,
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! `iamm-pipe report`: prints the pipeline's latest Table 1 report and copies its files to
+//! `reports/`; `iamm-pipe report --compare A B` diffs the metrics of two evaluated runs
+//! (stage names, artifact keys or `stage@key`), like `dvc metrics diff`.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::kinds::report::FILES;
+use crate::store::Artifact;
+use crate::workspace::Workspace;
+
+/// The artifact a stage name stands for: the one of its current key when built, else its
+/// newest (with a warning on stderr).
+fn current_or_newest(ws: &mut Workspace, stage: &str) -> Result<Artifact> {
+    let planned = ws.plan_targets(&[stage.to_string()])?;
+    if let Some(Ok(p)) = planned.get(stage)
+        && let Some(a) = ws.store.load(stage, &p.key)
+    {
+        return Ok(a);
+    }
+    match ws.store.all(stage).into_iter().next() {
+        Some(a) => {
+            eprintln!(
+                "warning: `{stage}` is stale for the current pipeline; using its newest artifact {} \
+                 (`iamm-pipe status {stage}` says why)",
+                a.manifest.key
+            );
+            Ok(a)
+        }
+        None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {stage}`"),
+    }
+}
+
+/// Prints the report of `stage` (default: the pipeline's only report stage) and copies its
+/// files to `reports/` beside pipeline.yaml; with `json`, prints the report's rows as JSON.
+pub fn show(ws: &mut Workspace, stage: Option<&str>, as_json: bool) -> Result<()> {
+    let reports: Vec<String> =
+        ws.pipeline.stages.iter().filter(|(_, d)| d.kind.kind() == "report").map(|(n, _)| n.clone()).collect();
+    let stage = match (stage, reports.as_slice()) {
+        (Some(s), _) if reports.iter().any(|r| r == s) => s.to_string(),
+        (Some(s), _) if ws.pipeline.stages.contains_key(s) => {
+            bail!("stage `{s}` is not a report stage (it uses `{}`); report stages: {}", ws.pipeline.stages[s].kind.kind(), list(&reports))
+        }
+        (Some(s), _) => bail!("no stage `{s}` in {}; report stages: {}", ws.pipeline.file.display(), list(&reports)),
+        (None, [one]) => one.clone(),
+        (None, []) => bail!(
+            "{} has no report stage; add one (`uses: report`, deps: the evaluate stages) or compare runs with \
+             `iamm-pipe report --compare A B`",
+            ws.pipeline.file.display()
+        ),
+        (None, many) => bail!("several report stages ({}); name one: `iamm-pipe report STAGE`", list(many)),
+    };
+    let artifact = current_or_newest(ws, &stage)?;
+    if as_json {
+        let out = json!({
+            "stage": stage,
+            "key": artifact.manifest.key,
+            "dir": artifact.dir.display().to_string(),
+            "runs": artifact.manifest.stats["runs"],
+            "sections": artifact.manifest.stats["sections"],
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let md = artifact.dir.join("report.md");
+        print!("{}", std::fs::read_to_string(&md).with_context(|| format!("cannot read {}", md.display()))?);
+    }
+    let dest = ws.pipeline.base_dir.join("reports");
+    std::fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    for f in FILES {
+        // Another report stage's files get its name in front, so they do not overwrite these.
+        let name = if stage == "report" { f.to_string() } else { format!("{stage}-{f}") };
+        std::fs::copy(artifact.dir.join(f), dest.join(&name))
+            .with_context(|| format!("cannot copy {f} of `{stage}` to {}", dest.display()))?;
+    }
+    eprintln!("report of `{stage}` (artifact {}) copied to {}", artifact.manifest.key, dest.display());
+    Ok(())
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "none".into() } else { names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") }
+}
+
+/// `stage`, `stage@key` (key or a unique prefix of it) or an artifact key (or unique prefix)
+/// of any stage.
+fn resolve(ws: &mut Workspace, spec: &str) -> Result<Artifact> {
+    if let Some((stage, key)) = spec.split_once('@') {
+        if !ws.pipeline.stages.contains_key(stage) && ws.store.all(stage).is_empty() {
+            bail!("`{spec}`: no stage `{stage}` in {} and no artifacts of one", ws.pipeline.file.display());
+        }
+        let found: Vec<Artifact> = ws.store.all(stage).into_iter().filter(|a| a.manifest.key.starts_with(key)).collect();
+        return match found.len() {
+            1 => Ok(found.into_iter().next().expect("one")),
+            0 => bail!(
+                "`{spec}`: stage `{stage}` has no artifact with key `{key}`{}",
+                keys_hint(&ws.store.all(stage))
+            ),
+            n => bail!("`{spec}`: {n} artifacts of `{stage}` start with `{key}`; give more of the key"),
+        };
+    }
+    if ws.pipeline.stages.contains_key(spec) {
+        return current_or_newest(ws, spec);
+    }
+    if spec.len() >= 4 {
+        let found: Vec<Artifact> = ws
+            .store
+            .stages_on_disk()
+            .iter()
+            .flat_map(|s| ws.store.all(s))
+            .filter(|a| a.manifest.key.starts_with(spec))
+            .collect();
+        match found.len() {
+            1 => return Ok(found.into_iter().next().expect("one")),
+            0 => {}
+            n => bail!("`{spec}`: {n} artifacts have keys starting with it; use STAGE@KEY"),
+        }
+    }
+    bail!(
+        "`{spec}` is neither a stage of {} ({}) nor an artifact key; give a stage name, a key or STAGE@KEY",
+        ws.pipeline.file.display(),
+        ws.pipeline.stages.keys().cloned().collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn keys_hint(artifacts: &[Artifact]) -> String {
+    if artifacts.is_empty() {
+        return " (it has none)".into();
+    }
+    format!("; its keys: {}", artifacts.iter().map(|a| a.manifest.key.as_str()).collect::<Vec<_>>().join(", "))
+}
+
+/// Prints A, B and B − A for every metric of two evaluated runs.
+pub fn compare(ws: &mut Workspace, a: &str, b: &str, as_json: bool) -> Result<()> {
+    let mut sides = Vec::new();
+    for spec in [a, b] {
+        let artifact = resolve(ws, spec)?;
+        let m = &artifact.manifest;
+        if !m.tables.contains_key("metrics") {
+            bail!(
+                "`{spec}` is stage `{}` (kind {}), artifact {}, which has no `metrics` table; compare evaluate stages",
+                m.stage,
+                m.key_parts.kind,
+                m.key
+            );
+        }
+        let metrics = iamm_report::metrics_from_table(&artifact.read_table("metrics")?)
+            .map_err(|e| anyhow::anyhow!("`{spec}` (artifact {}): {e}", m.key))?;
+        sides.push((artifact, metrics));
+    }
+    let diffs = iamm_report::compare(&sides[0].1, &sides[1].1);
+    let describe = |a: &Artifact| {
+        json!({"stage": a.manifest.stage, "key": a.manifest.key, "variant": a.manifest.stats["variant"], "params": a.manifest.params})
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&iamm_report::compare_json(describe(&sides[0].0), describe(&sides[1].0), &diffs))?);
+    } else {
+        let label = |a: &Artifact| {
+            format!("{}@{} ({})", a.manifest.stage, a.manifest.key, a.manifest.stats["variant"].as_str().unwrap_or("?"))
+        };
+        print!("{}", iamm_report::compare_text(&label(&sides[0].0), &label(&sides[1].0), &diffs));
+    }
+    Ok(())
+}

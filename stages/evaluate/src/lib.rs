@@ -1,0 +1,332 @@
+//! The **evaluate** stage's metrics: the paper's Table 1 columns computed the way the
+//! reference code computes them (`IAMM_REFERENCE.md` §4), the plain variants beside them,
+//! and a few extras.
+//!
+//! | metric | default (reference) | also |
+//! |---|---|---|
+//! | Acc | [`scores::accuracy_batch_mean`]: mean over test batches of batch accuracy | `acc_example`: over examples |
+//! | PPL | [`scores::ppl_reference`]: `exp(mean_i nll_i / tokens_i)` | `ppl_corpus`: `exp(Σ nll / Σ tokens)` |
+//! | Dist-n | [`distinct::distinct_n`] over all responses, x100, `+1e-16` | [`quirk::strip_greedy_quirk`] switch |
+//! | BLEU-1..4 | none in the reference | [`bleu::corpus_bleu`], x100 |
+//!
+//! Every response is tokenized as the reference tokenizes hypotheses for Dist-n: NLTK's
+//! `word_tokenize` ([`iamm_text::Tokenizer::word_tokenize`], no lowercasing or contraction
+//! expansion; the text is already lowercased tokens joined by spaces). Retokenizing matters:
+//! Treebank splits `cannot` into `can not`, for instance. BLEU and the average length use
+//! the same tokens, and the reference text is tokenized alike.
+//!
+//! The reference reads hypotheses back with `line.strip("Greedy:")`, which also eats leading
+//! `G r e d y :` characters of the response ("do you" → "o you"). That perturbs Dist-n only;
+//! [`MetricOptions::strip_greedy_quirk`] reproduces it for Dist-n (never for BLEU or length).
+//!
+//! Bootstrap 95% intervals ([`bootstrap`]) resample test examples: for Acc they are on the
+//! **example-level** accuracy (a resample has no batches), for Dist-n on the corpus ratio of
+//! the resampled responses.
+
+pub mod bleu;
+pub mod bootstrap;
+pub mod distinct;
+pub mod quirk;
+pub mod scores;
+pub mod tables;
+
+use iamm_text::Tokenizer;
+
+use crate::bootstrap::{Interval, Resampler, percentile_interval};
+use crate::distinct::DistinctIndex;
+use crate::scores::CLASSES;
+
+pub use quirk::strip_greedy_quirk;
+
+/// Bad input to the metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricError {
+    #[error("no responses to evaluate")]
+    Empty,
+    #[error("response {row} (example {example_id}): {message}")]
+    Row { row: usize, example_id: u32, message: String },
+}
+
+/// One scored and decoded test example: a row of the `responses` table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Response {
+    pub example_id: u32,
+    pub conv_id: String,
+    /// Each context utterance's tokens joined by one space.
+    pub context: Vec<String>,
+    /// "speaker" / "listener" per utterance.
+    pub context_roles: Vec<String>,
+    pub situation: String,
+    /// Target tokens joined by spaces.
+    pub reference: String,
+    /// Generated tokens joined by spaces (EOS and what follows cut off).
+    pub generated: String,
+    /// Emotion ids in `iamm_core::EMOTIONS` order.
+    pub gold: u8,
+    pub predicted: u8,
+    /// Teacher-forced NLL summed over the target tokens (EOS included).
+    pub nll_sum: f64,
+    pub tokens: u32,
+    /// Index of the test batch the example was scored in.
+    pub batch: u32,
+}
+
+impl Response {
+    pub fn nll_mean(&self) -> f64 {
+        self.nll_sum / f64::from(self.tokens)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricOptions {
+    /// Reproduce the reference's `strip("Greedy:")` before Dist-n (see [`quirk`]).
+    pub strip_greedy_quirk: bool,
+    /// Bootstrap resamples; 0 leaves the intervals out.
+    pub bootstrap: usize,
+    pub seed: u64,
+    /// Confidence level of the intervals.
+    pub level: f64,
+}
+
+impl Default for MetricOptions {
+    fn default() -> Self {
+        MetricOptions { strip_greedy_quirk: false, bootstrap: 1000, seed: 0, level: 0.95 }
+    }
+}
+
+/// The metrics of one evaluation. Acc values are fractions in [0, 1]; Dist-n and BLEU are
+/// x100 as the paper prints Dist-n; PPL is a perplexity; `avg_len` is in tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    pub acc: f64,
+    pub acc_example: f64,
+    pub ppl: f64,
+    pub ppl_corpus: f64,
+    pub dist1: f64,
+    pub dist2: f64,
+    pub bleu: [f64; 4],
+    pub avg_len: f64,
+    pub examples: usize,
+    /// Bootstrap intervals (example-level Acc, Dist-1, Dist-2); `None` without resamples.
+    pub acc_ci: Option<Interval>,
+    pub dist1_ci: Option<Interval>,
+    pub dist2_ci: Option<Interval>,
+}
+
+impl Metrics {
+    /// Every float column by name, in the `metrics` table's order (`examples` aside).
+    pub fn values(&self) -> Vec<(&'static str, Option<f64>)> {
+        let ci = |c: Option<Interval>| (c.map(|c| c.lo), c.map(|c| c.hi));
+        let (acc_lo, acc_hi) = ci(self.acc_ci);
+        let (d1_lo, d1_hi) = ci(self.dist1_ci);
+        let (d2_lo, d2_hi) = ci(self.dist2_ci);
+        vec![
+            ("acc", Some(self.acc)),
+            ("acc_example", Some(self.acc_example)),
+            ("ppl", Some(self.ppl)),
+            ("ppl_corpus", Some(self.ppl_corpus)),
+            ("dist1", Some(self.dist1)),
+            ("dist2", Some(self.dist2)),
+            ("bleu1", Some(self.bleu[0])),
+            ("bleu2", Some(self.bleu[1])),
+            ("bleu3", Some(self.bleu[2])),
+            ("bleu4", Some(self.bleu[3])),
+            ("avg_len", Some(self.avg_len)),
+            ("acc_lo", acc_lo),
+            ("acc_hi", acc_hi),
+            ("dist1_lo", d1_lo),
+            ("dist1_hi", d1_hi),
+            ("dist2_lo", d2_lo),
+            ("dist2_hi", d2_hi),
+        ]
+    }
+}
+
+fn check(responses: &[Response]) -> Result<(), MetricError> {
+    if responses.is_empty() {
+        return Err(MetricError::Empty);
+    }
+    for (row, r) in responses.iter().enumerate() {
+        let bad = |message: String| Err(MetricError::Row { row, example_id: r.example_id, message });
+        if r.tokens == 0 {
+            return bad("0 target tokens; every target has at least EOS".into());
+        }
+        if !r.nll_sum.is_finite() || r.nll_sum < 0.0 {
+            return bad(format!("NLL {} is not a finite non-negative number", r.nll_sum));
+        }
+        if usize::from(r.gold.max(r.predicted)) >= CLASSES {
+            return bad(format!("emotion id {} is not one of the {CLASSES} classes", r.gold.max(r.predicted)));
+        }
+    }
+    Ok(())
+}
+
+/// Tokens of each response as the metrics count them (see the crate docs).
+pub fn response_tokens(tokenizer: &Tokenizer, texts: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<Vec<String>> {
+    texts.into_iter().map(|t| tokenizer.word_tokenize(t.as_ref())).collect()
+}
+
+/// All metrics of a set of responses.
+pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptions) -> Result<Metrics, MetricError> {
+    check(responses)?;
+    let gold: Vec<u8> = responses.iter().map(|r| r.gold).collect();
+    let pred: Vec<u8> = responses.iter().map(|r| r.predicted).collect();
+    let batch: Vec<u32> = responses.iter().map(|r| r.batch).collect();
+    let nll: Vec<f64> = responses.iter().map(|r| r.nll_sum).collect();
+    let tokens: Vec<usize> = responses.iter().map(|r| r.tokens as usize).collect();
+
+    let hyps = response_tokens(tokenizer, responses.iter().map(|r| &r.generated));
+    let refs = response_tokens(tokenizer, responses.iter().map(|r| &r.reference));
+    let quirked;
+    let dist_tokens = if opts.strip_greedy_quirk {
+        quirked = response_tokens(tokenizer, responses.iter().map(|r| strip_greedy_quirk(&r.generated)));
+        &quirked
+    } else {
+        &hyps
+    };
+    let bleu = bleu::corpus_bleu(&hyps, &refs).map(|b| b * 100.0);
+    let n = responses.len();
+
+    let (mut acc_ci, mut dist1_ci, mut dist2_ci) = (None, None, None);
+    if opts.bootstrap > 0 {
+        let correct: Vec<bool> = gold.iter().zip(&pred).map(|(g, p)| g == p).collect();
+        let mut d1 = DistinctIndex::new(dist_tokens, 1);
+        let mut d2 = DistinctIndex::new(dist_tokens, 2);
+        let mut resampler = Resampler::new(n, opts.seed);
+        let mut sample = Vec::with_capacity(n);
+        let (mut accs, mut dist1s, mut dist2s) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..opts.bootstrap {
+            resampler.draw(&mut sample);
+            accs.push(sample.iter().filter(|&&i| correct[i]).count() as f64 / n as f64);
+            dist1s.push(d1.ratio_of(&sample) * 100.0);
+            dist2s.push(d2.ratio_of(&sample) * 100.0);
+        }
+        acc_ci = Some(percentile_interval(&accs, opts.level));
+        dist1_ci = Some(percentile_interval(&dist1s, opts.level));
+        dist2_ci = Some(percentile_interval(&dist2s, opts.level));
+    }
+
+    Ok(Metrics {
+        acc: scores::accuracy_batch_mean(&gold, &pred, &batch),
+        acc_example: scores::accuracy_example(&gold, &pred),
+        ppl: scores::ppl_reference(&nll, &tokens),
+        ppl_corpus: scores::ppl_corpus(&nll, &tokens),
+        dist1: distinct::distinct_n(dist_tokens, 1) * 100.0,
+        dist2: distinct::distinct_n(dist_tokens, 2) * 100.0,
+        bleu,
+        avg_len: hyps.iter().map(Vec::len).sum::<usize>() as f64 / n as f64,
+        examples: n,
+        acc_ci,
+        dist1_ci,
+        dist2_ci,
+    })
+}
+
+/// The confusion matrix of the responses (`m[gold][predicted]`).
+pub fn confusion(responses: &[Response]) -> [[u32; CLASSES]; CLASSES] {
+    let gold: Vec<u8> = responses.iter().map(|r| r.gold).collect();
+    let pred: Vec<u8> = responses.iter().map(|r| r.predicted).collect();
+    scores::confusion(&gold, &pred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iamm_text::PunktParams;
+
+    fn tok() -> Tokenizer {
+        Tokenizer::new(PunktParams::fallback())
+    }
+
+    fn resp(generated: &str, reference: &str, gold: u8, predicted: u8, nll_sum: f64, tokens: u32, batch: u32) -> Response {
+        Response {
+            generated: generated.into(),
+            reference: reference.into(),
+            gold,
+            predicted,
+            nll_sum,
+            tokens,
+            batch,
+            ..Response::default()
+        }
+    }
+
+    fn corpus() -> Vec<Response> {
+        vec![
+            resp("do you like it ?", "do you like dogs ?", 3, 3, 6.0, 6, 0),
+            resp("yeah i cannot wait", "i cannot wait either", 5, 1, 2.5, 5, 0),
+            resp("", "me too", 7, 7, 1.2, 3, 1),
+        ]
+    }
+
+    #[test]
+    fn every_metric_by_hand() {
+        let m = compute(&corpus(), &tok(), &MetricOptions { bootstrap: 0, ..Default::default() }).unwrap();
+        // Acc: batch 0 has 1 of 2 right, batch 1 1 of 1 -> (0.5 + 1) / 2; examples: 2 of 3.
+        assert!((m.acc - 0.75).abs() < 1e-15);
+        assert!((m.acc_example - 2.0 / 3.0).abs() < 1e-15);
+        // PPL: per-example means 1.0, 0.5, 0.4 -> exp(1.9 / 3); corpus exp(9.7 / 14).
+        assert!((m.ppl - (1.9f64 / 3.0).exp()).abs() < 1e-12);
+        assert!((m.ppl_corpus - (9.7f64 / 14.0).exp()).abs() < 1e-12);
+        // word_tokenize splits "cannot": [do you like it ?] [yeah i can not wait] [] ->
+        // 10 unigrams, all distinct; 8 bigrams, all distinct.
+        assert_eq!(m.dist1, 100.0);
+        assert_eq!(m.dist2, 100.0);
+        assert!((m.avg_len - 10.0 / 3.0).abs() < 1e-12);
+        // BLEU-1: clipped matches do you like ? (4 of 5) + i can not wait (4 of 5) = 8/10;
+        // c = 10, r = 5 + 5 + 2 = 12 -> BP = exp(1 - 12/10).
+        assert!((m.bleu[0] - 100.0 * (1.0f64 - 1.2).exp() * 0.8).abs() < 1e-9, "{:?}", m.bleu);
+        assert!(m.acc_ci.is_none());
+    }
+
+    #[test]
+    fn the_quirk_changes_dist_only() {
+        // "do it" / "o it": plain unigrams do it o it -> 3 of 4, bigrams 2 of 2. With the
+        // quirk "do" loses its "d": o it o it -> 2 of 4 and 1 of 2.
+        let rs = vec![resp("do it", "o it", 0, 0, 1.0, 1, 0), resp("o it", "o it", 0, 0, 1.0, 1, 0)];
+        let plain = compute(&rs, &tok(), &MetricOptions { bootstrap: 0, ..Default::default() }).unwrap();
+        let quirk =
+            compute(&rs, &tok(), &MetricOptions { bootstrap: 0, strip_greedy_quirk: true, ..Default::default() }).unwrap();
+        assert!((plain.dist1 - 75.0).abs() < 1e-12 && (quirk.dist1 - 50.0).abs() < 1e-12);
+        assert!((plain.dist2 - 100.0).abs() < 1e-12 && (quirk.dist2 - 50.0).abs() < 1e-12);
+        // BLEU and length read the responses as generated.
+        assert_eq!(plain.bleu, quirk.bleu);
+        assert_eq!(plain.avg_len, quirk.avg_len);
+        assert!(plain.bleu[0] < 100.0, "\"do it\" misses \"o\"");
+    }
+
+    #[test]
+    fn bootstrap_intervals_bracket_and_repeat() {
+        let rs: Vec<Response> = (0..200u32)
+            .map(|i| {
+                let text = format!("w{} w{} common", i % 37, i % 11);
+                resp(&text, "common", (i % 32) as u8, if i % 3 == 0 { (i % 32) as u8 } else { 0 }, 1.0, 2, i / 48)
+            })
+            .collect();
+        let opts = MetricOptions { bootstrap: 400, seed: 9, ..Default::default() };
+        let m = compute(&rs, &tok(), &opts).unwrap();
+        let (a, d1, d2) = (m.acc_ci.unwrap(), m.dist1_ci.unwrap(), m.dist2_ci.unwrap());
+        assert!(a.lo < m.acc_example && m.acc_example < a.hi, "{a:?} {}", m.acc_example);
+        assert!(a.hi - a.lo > 0.05 && a.hi - a.lo < 0.2, "{a:?}");
+        // Resampling repeats responses, so the distinct ratio of a resample can only fall.
+        assert!(d1.hi <= m.dist1 + 1e-12 && d1.lo < d1.hi, "{d1:?} {}", m.dist1);
+        assert!(d2.hi <= m.dist2 + 1e-12 && d2.lo < d2.hi, "{d2:?} {}", m.dist2);
+        assert_eq!(compute(&rs, &tok(), &opts).unwrap(), m, "same seed, same intervals");
+        let other = compute(&rs, &tok(), &MetricOptions { seed: 10, ..opts }).unwrap();
+        assert_ne!(other.acc_ci, m.acc_ci);
+    }
+
+    #[test]
+    fn bad_rows_are_named() {
+        assert!(matches!(compute(&[], &tok(), &MetricOptions::default()), Err(MetricError::Empty)));
+        let mut rs = corpus();
+        rs[1].tokens = 0;
+        rs[1].example_id = 17;
+        let e = compute(&rs, &tok(), &MetricOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("response 1 (example 17)") && e.contains("0 target tokens"), "{e}");
+        let mut rs = corpus();
+        rs[2].predicted = 40;
+        let e = compute(&rs, &tok(), &MetricOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("emotion id 40"), "{e}");
+    }
+}

@@ -1,0 +1,190 @@
+//! The unblinding key: item id -> which system's response is A, and what kind of item it is.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+
+use crate::{Answer, Error, ItemKind, Outcome, Result};
+
+/// One key row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub item_id: String,
+    pub kind: ItemKind,
+    /// The test dialogue whose context the item shows.
+    pub example_id: u32,
+    /// Whose response is A: "proposed" | "baseline" for pairs and auto-ties, "gold" |
+    /// "scrambled" for attention checks.
+    pub a_is: String,
+    pub b_is: String,
+    /// The known answer of an attention check (for all three aspects).
+    pub expected: Option<Answer>,
+    /// For attention checks: the dialogue whose human response was scrambled.
+    pub scrambled_from: Option<u32>,
+}
+
+impl KeyRow {
+    /// Whether the row is shown to annotators.
+    pub fn in_sheets(&self) -> bool {
+        self.kind != ItemKind::AutoTie
+    }
+}
+
+/// The whole key of one export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub proposed: String,
+    pub baseline: String,
+    /// Sorted by item id.
+    pub rows: Vec<KeyRow>,
+}
+
+const COLUMNS: [&str; 9] =
+    ["item_id", "kind", "example_id", "a_is", "b_is", "proposed", "baseline", "expected", "scrambled_from"];
+
+impl Key {
+    pub fn get(&self, item_id: &str) -> Option<&KeyRow> {
+        self.rows.binary_search_by(|r| r.item_id.as_str().cmp(item_id)).ok().map(|i| &self.rows[i])
+    }
+
+    /// An answer about a pair, seen from the proposed system's side.
+    pub fn unblind(&self, row: &KeyRow, answer: Answer) -> Outcome {
+        match (answer, row.a_is == "proposed") {
+            (Answer::Tie, _) => Outcome::Tie,
+            (Answer::A, true) | (Answer::B, false) => Outcome::Win,
+            (Answer::A, false) | (Answer::B, true) => Outcome::Lose,
+        }
+    }
+
+    /// The key as a table (`human_eval_key`).
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        let s = |f: &dyn Fn(&KeyRow) -> Option<String>| -> ArrayRef {
+            Arc::new(self.rows.iter().map(f).collect::<StringArray>())
+        };
+        let batch = RecordBatch::try_from_iter([
+            ("item_id", s(&|r| Some(r.item_id.clone()))),
+            ("kind", s(&|r| Some(r.kind.as_str().to_string()))),
+            ("example_id", Arc::new(UInt32Array::from_iter_values(self.rows.iter().map(|r| r.example_id))) as ArrayRef),
+            ("a_is", s(&|r| Some(r.a_is.clone()))),
+            ("b_is", s(&|r| Some(r.b_is.clone()))),
+            ("proposed", s(&|_| Some(self.proposed.clone()))),
+            ("baseline", s(&|_| Some(self.baseline.clone()))),
+            ("expected", s(&|r| r.expected.map(|a| a.as_str().to_string()))),
+            ("scrambled_from", Arc::new(self.rows.iter().map(|r| r.scrambled_from).collect::<UInt32Array>()) as ArrayRef),
+        ])
+        .map_err(|e| Error::Input(format!("building the key table: {e}")))?;
+        Ok(batch)
+    }
+
+    /// Reads the key table back (`what` names it in errors).
+    pub fn from_batch(batch: &RecordBatch, what: &str) -> Result<Key> {
+        let bad = |m: String| Error::Input(format!("{what}: {m}; it does not look like a key written by the human_eval stage"));
+        let string = |name: &str| -> Result<&StringArray> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| bad(format!("no utf8 column `{name}`")))
+        };
+        let uint = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+                .ok_or_else(|| bad(format!("no uint32 column `{name}`")))
+        };
+        let (ids, kinds, a_is, b_is) = (string("item_id")?, string("kind")?, string("a_is")?, string("b_is")?);
+        let (proposed, baseline, expected) = (string("proposed")?, string("baseline")?, string("expected")?);
+        let (examples, scrambled) = (uint("example_id")?, uint("scrambled_from")?);
+        if batch.num_rows() == 0 {
+            return Err(bad("the key has no rows".into()));
+        }
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let kind = ItemKind::parse(kinds.value(i)).ok_or_else(|| bad(format!("row {i}: unknown kind `{}`", kinds.value(i))))?;
+            let expected = if expected.is_null(i) || expected.value(i).is_empty() {
+                None
+            } else {
+                Some(Answer::parse(expected.value(i)).ok_or_else(|| bad(format!("row {i}: bad expected answer `{}`", expected.value(i))))?)
+            };
+            rows.push(KeyRow {
+                item_id: ids.value(i).to_string(),
+                kind,
+                example_id: examples.value(i),
+                a_is: a_is.value(i).to_string(),
+                b_is: b_is.value(i).to_string(),
+                expected,
+                scrambled_from: (!scrambled.is_null(i)).then(|| scrambled.value(i)),
+            });
+        }
+        Key::new(proposed.value(0).to_string(), baseline.value(0).to_string(), rows).map_err(|e| bad(e.to_string()))
+    }
+
+    /// Builds a key, sorting rows by id and refusing duplicate ids.
+    pub fn new(proposed: String, baseline: String, mut rows: Vec<KeyRow>) -> Result<Key> {
+        rows.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+        if let Some(w) = rows.windows(2).find(|w| w[0].item_id == w[1].item_id) {
+            return Err(Error::Input(format!("item id `{}` appears twice in the key", w[0].item_id)));
+        }
+        Ok(Key { proposed, baseline, rows })
+    }
+
+    /// Writes `key.csv` (same columns as the table).
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        let err = |e: csv::Error| Error::Write { path: path.display().to_string(), message: e.to_string() };
+        let mut w = csv::Writer::from_path(path).map_err(err)?;
+        w.write_record(COLUMNS).map_err(err)?;
+        for r in &self.rows {
+            w.write_record([
+                r.item_id.as_str(),
+                r.kind.as_str(),
+                &r.example_id.to_string(),
+                &r.a_is,
+                &r.b_is,
+                &self.proposed,
+                &self.baseline,
+                r.expected.map(Answer::as_str).unwrap_or(""),
+                &r.scrambled_from.map(|x| x.to_string()).unwrap_or_default(),
+            ])
+            .map_err(err)?;
+        }
+        w.flush().map_err(|e| Error::Write { path: path.display().to_string(), message: e.to_string() })
+    }
+
+    /// Reads `key.csv` back.
+    pub fn read_csv(path: &Path) -> Result<Key> {
+        let file_err = |m: String| Error::File { path: path.display().to_string(), message: m };
+        let mut r = csv::Reader::from_path(path).map_err(|e| file_err(e.to_string()))?;
+        let header: Vec<String> = r.headers().map_err(|e| file_err(e.to_string()))?.iter().map(str::to_string).collect();
+        if header != COLUMNS {
+            return Err(file_err(format!("header is {header:?}, expected {COLUMNS:?}: not a key.csv of the human_eval stage")));
+        }
+        let mut rows = Vec::new();
+        let (mut proposed, mut baseline) = (String::new(), String::new());
+        for (i, rec) in r.records().enumerate() {
+            let rec = rec.map_err(|e| file_err(e.to_string()))?;
+            let at = |m: String| file_err(format!("row {}: {m}", i + 2));
+            let num = |s: &str| s.parse::<u32>().map_err(|_| at(format!("`{s}` is not a number")));
+            proposed = rec[5].to_string();
+            baseline = rec[6].to_string();
+            rows.push(KeyRow {
+                item_id: rec[0].to_string(),
+                kind: ItemKind::parse(&rec[1]).ok_or_else(|| at(format!("unknown kind `{}`", &rec[1])))?,
+                example_id: num(&rec[2])?,
+                a_is: rec[3].to_string(),
+                b_is: rec[4].to_string(),
+                expected: if rec[7].is_empty() {
+                    None
+                } else {
+                    Some(Answer::parse(&rec[7]).ok_or_else(|| at(format!("bad expected answer `{}`", &rec[7])))?)
+                },
+                scrambled_from: if rec[8].is_empty() { None } else { Some(num(&rec[8])?) },
+            });
+        }
+        if rows.is_empty() {
+            return Err(file_err("the key has no rows".into()));
+        }
+        Key::new(proposed, baseline, rows).map_err(|e| file_err(e.to_string()))
+    }
+}

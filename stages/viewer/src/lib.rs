@@ -1,0 +1,193 @@
+//! The association viewer: one self-contained HTML page (inline CSS and JS, nothing fetched)
+//! showing a seeded sample of test dialogues with the words IAMM associated highlighted, as
+//! in the paper's Figure 1 and Table 4.
+//!
+//! Inputs are the analysis stage's `associations` table (one row per word the second-order
+//! interaction attention selected: example, pair, source, direction, head, position, word,
+//! weight) and one `responses` table per compared system (the evaluate stages). For each shown
+//! dialogue the page has the situation, every utterance labelled speaker/listener, the gold
+//! emotion, the reference, and each system's predicted emotion and generated response.
+//!
+//! Colours: within one dialogue every distinct associated word gets its own hue, shared by
+//! all its occurrences (situation, utterances, reference, generated responses); how saturated
+//! it is follows the word's strongest weight relative to the dialogue's strongest
+//! association. A mark's tooltip lists the pair, direction, head, position and weight of each
+//! time the word was selected. Words match tokens case-insensitively (the texts are tokens
+//! joined by spaces).
+//!
+//! The per-dialogue "top pairs" list pairs words selected in the two directions of the same
+//! pair, head and utterance (the utterance when the table has the analysis stage's `unit`
+//! column). The table does not record which word attended to which, only what each direction
+//! selected, so a pair is as strong as its weaker word; pairs are taken strongest first, each
+//! word once per side of a group.
+
+mod html;
+mod tables;
+
+pub use html::escape;
+pub use tables::{Association, Dialogue, Output, Responses, associations, responses};
+
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    #[error("the {table} table has no column `{column}`; expected columns: {expected} (found: {present})")]
+    MissingColumn { table: String, column: String, expected: &'static str, present: String },
+    #[error("column `{column}` of the {table} table is {found}, which does not convert to {want}")]
+    WrongType { table: String, column: String, found: String, want: String },
+    #[error("column `{column}` of the {table} table is null (or out of range) in row {row}")]
+    Null { table: String, column: String, row: usize },
+    #[error("the {table} table, row {row}: {what}")]
+    Invalid { table: String, row: usize, what: String },
+    #[error("the viewer needs the responses of at least one system (an evaluate stage among its deps)")]
+    NoSystems,
+    #[error("two compared systems are both called `{0}`; give their stages different names")]
+    DuplicateSystem(String),
+    #[error("`{a}` and `{b}` disagree on example {example_id} ({what}); compare systems evaluated on the same test examples")]
+    Disagree { a: String, b: String, example_id: u32, what: &'static str },
+    #[error(
+        "no test example has both responses from every system ({systems}) and associations \
+         ({associations} association rows over {examples} examples); the analysis and evaluate stages must run over the same test set"
+    )]
+    NoOverlap { systems: String, associations: usize, examples: usize },
+}
+
+/// What to show.
+#[derive(Debug, Clone)]
+pub struct ViewerOptions {
+    /// Dialogues on the page (fewer when fewer are eligible).
+    pub sample: usize,
+    pub seed: u64,
+    /// Entries in each dialogue's list of top associated word pairs.
+    pub top_pairs: usize,
+    pub title: String,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        ViewerOptions { sample: 100, seed: 42, top_pairs: 6, title: "IAMM association viewer".into() }
+    }
+}
+
+/// One dialogue on the page and what was marked in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    pub example_id: u32,
+    pub conv_id: String,
+    pub gold_emotion: String,
+    /// Association rows of this example.
+    pub associations: usize,
+    /// Distinct associated words (lower-cased) that occur in some text of the dialogue and are marked.
+    pub highlighted: Vec<String>,
+    /// `<mark>`s written for this dialogue.
+    pub marks: usize,
+}
+
+/// The page and a summary of it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub html: String,
+    pub shown: Vec<Shown>,
+    /// Examples present in every system's responses that have associations (sampled from).
+    pub eligible: usize,
+    /// Examples present in every system's responses but without any association row (never shown).
+    pub without_associations: usize,
+}
+
+/// `n` ids drawn from `ids` without replacement, seeded, returned ascending. The draw does not
+/// depend on the order of `ids`, and a larger `n` with the same seed adds ids without dropping
+/// any (a partial Fisher-Yates shuffle over the sorted ids).
+pub fn sample_ids(ids: &[u32], n: usize, seed: u64) -> Vec<u32> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut state = seed;
+    let take = n.min(v.len());
+    for i in 0..take {
+        let j = i + (splitmix64(&mut state) % (v.len() - i) as u64) as usize;
+        v.swap(i, j);
+    }
+    v.truncate(take);
+    v.sort_unstable();
+    v
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One example as the page shows it.
+pub(crate) struct Example<'a> {
+    pub dialogue: &'a Dialogue,
+    /// (system label, its output), in the order the systems were given.
+    pub outputs: Vec<(&'a str, &'a Output)>,
+    pub associations: Vec<&'a Association>,
+}
+
+/// Builds the page from the associations and the systems' responses.
+pub fn render(associations: &[Association], systems: &[Responses], opts: &ViewerOptions) -> Result<Page, ViewerError> {
+    let first = systems.first().ok_or(ViewerError::NoSystems)?;
+    let mut labels = HashSet::new();
+    for s in systems {
+        if !labels.insert(s.label.as_str()) {
+            return Err(ViewerError::DuplicateSystem(s.label.clone()));
+        }
+    }
+    // Examples every system answered, checked to be the same dialogue everywhere.
+    let mut common: BTreeMap<u32, Example> = first
+        .rows
+        .iter()
+        .map(|(d, o)| (d.example_id, Example { dialogue: d, outputs: vec![(first.label.as_str(), o)], associations: vec![] }))
+        .collect();
+    for s in &systems[1..] {
+        let mut keep = BTreeMap::new();
+        for (d, o) in &s.rows {
+            if let Some(mut ex) = common.remove(&d.example_id) {
+                let disagree = |what| ViewerError::Disagree { a: first.label.clone(), b: s.label.clone(), example_id: d.example_id, what };
+                let base = ex.dialogue;
+                if base.situation != d.situation {
+                    return Err(disagree("situation"));
+                }
+                if base.context != d.context || base.roles != d.roles {
+                    return Err(disagree("context"));
+                }
+                if base.reference != d.reference {
+                    return Err(disagree("reference"));
+                }
+                if base.gold_emotion != d.gold_emotion {
+                    return Err(disagree("gold emotion"));
+                }
+                ex.outputs.push((s.label.as_str(), o));
+                keep.insert(d.example_id, ex);
+            }
+        }
+        common = keep;
+    }
+    for a in associations {
+        if let Some(ex) = common.get_mut(&a.example_id) {
+            ex.associations.push(a);
+        }
+    }
+    let eligible: Vec<u32> = common.iter().filter(|(_, ex)| !ex.associations.is_empty()).map(|(id, _)| *id).collect();
+    if eligible.is_empty() {
+        let examples = associations.iter().map(|a| a.example_id).collect::<HashSet<_>>().len();
+        return Err(ViewerError::NoOverlap {
+            systems: systems.iter().map(|s| format!("`{}`", s.label)).collect::<Vec<_>>().join(", "),
+            associations: associations.len(),
+            examples,
+        });
+    }
+    let without_associations = common.len() - eligible.len();
+    let chosen = sample_ids(&eligible, opts.sample, opts.seed);
+    let examples: Vec<&Example> = chosen.iter().map(|id| &common[id]).collect();
+    let labels: Vec<&str> = systems.iter().map(|s| s.label.as_str()).collect();
+    let (html, shown) = html::page(&examples, &labels, opts, eligible.len(), associations.len());
+    Ok(Page { html, shown, eligible: eligible.len(), without_associations })
+}
+
+#[cfg(test)]
+mod tests;
