@@ -9,31 +9,12 @@ use std::collections::HashMap;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
-use common::{Ws, rows, shared_data};
-
-fn table(manifest: &serde_json::Value, name: &str) -> RecordBatch {
-    let path = manifest["tables"][name]["path"].as_str().unwrap_or_else(|| panic!("no table {name}"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
+use common::{Ws, rows, shared_data, strs, table, u32s};
 
 fn f64s(t: &RecordBatch, name: &str) -> Vec<Option<f64>> {
     let c = t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
     let c = c.as_primitive::<Float64Type>();
     (0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))).collect()
-}
-
-fn u32s(t: &RecordBatch, name: &str) -> Vec<u32> {
-    t.column_by_name(name).unwrap().as_primitive::<UInt32Type>().values().to_vec()
-}
-
-fn strs(t: &RecordBatch, name: &str) -> Vec<String> {
-    let c = t.column_by_name(name).unwrap().as_string::<i32>();
-    (0..c.len()).map(|i| c.value(i).to_string()).collect()
 }
 
 /// The checks every analysis artifact must pass; returns the word → intensity map.

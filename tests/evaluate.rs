@@ -9,30 +9,11 @@ use std::collections::{HashMap, HashSet};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
-use common::{Ws, rows};
+use common::{Ws, rows, strs, table, u32s};
 use iamm_text::{PunktParams, Tokenizer};
-
-fn table(manifest: &serde_json::Value, name: &str) -> RecordBatch {
-    let path = manifest["tables"][name]["path"].as_str().unwrap_or_else(|| panic!("no table {name} in {manifest}"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
 
 fn f64s(t: &RecordBatch, name: &str) -> Vec<f64> {
     t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_primitive::<Float64Type>().values().to_vec()
-}
-
-fn u32s(t: &RecordBatch, name: &str) -> Vec<u32> {
-    t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_primitive::<UInt32Type>().values().to_vec()
-}
-
-fn strs(t: &RecordBatch, name: &str) -> Vec<String> {
-    let c = t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_string::<i32>();
-    (0..c.len()).map(|i| c.value(i).to_string()).collect()
 }
 
 fn metric(m: &RecordBatch, name: &str) -> f64 {

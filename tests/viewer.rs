@@ -8,28 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch};
-use common::Ws;
-
-fn table(manifest: &serde_json::Value, name: &str) -> RecordBatch {
-    let path = manifest["tables"][name]["path"].as_str().unwrap_or_else(|| panic!("no table {name} in {manifest}"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
-fn u32s(t: &RecordBatch, name: &str) -> Vec<u32> {
-    t.column_by_name(name).unwrap().as_primitive::<UInt32Type>().values().to_vec()
-}
-
-fn strs(t: &RecordBatch, name: &str) -> Vec<String> {
-    let c = t.column_by_name(name).unwrap().as_string::<i32>();
-    (0..c.len()).map(|i| c.value(i).to_string()).collect()
-}
+use common::{Ws, strs, table, u32s};
 
 fn lists(t: &RecordBatch, name: &str) -> Vec<Vec<String>> {
     let c = t.column_by_name(name).unwrap().as_list::<i32>();

@@ -127,3 +127,27 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn rows(manifest: &serde_json::Value, table: &str) -> u64 {
     manifest["tables"][table]["rows"].as_u64().unwrap_or_else(|| panic!("no table {table} in {manifest}"))
 }
+
+/// A table of an artifact, from `show STAGE --json` output.
+pub fn table(manifest: &serde_json::Value, name: &str) -> arrow_array::RecordBatch {
+    let path = manifest["tables"][name]["path"].as_str().unwrap_or_else(|| panic!("no table {name} in {manifest}"));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<arrow_array::RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+pub fn u32s(t: &arrow_array::RecordBatch, name: &str) -> Vec<u32> {
+    use arrow_array::cast::AsArray;
+    let c = t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    c.as_primitive::<arrow_array::types::UInt32Type>().values().to_vec()
+}
+
+pub fn strs(t: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let c = t.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_string::<i32>();
+    (0..c.len()).map(|i| c.value(i).to_string()).collect()
+}
