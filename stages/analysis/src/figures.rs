@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use iamm_plot::{Color, LineChart, Series, write_line_chart};
 
-use crate::words::{Analysis, curve_points};
+use crate::words::{Analysis, CurvePoint, curve_points};
 
 /// The paper's colours: red for the count ranking, blue for the weight ranking, gray for the
 /// all-words average.
@@ -19,13 +19,13 @@ pub fn write_figures(a: &Analysis, lexicon_label: &str, dir: &Path) -> Result<Ve
     let count = curve_points(&a.curves, "count")?;
     let weight = curve_points(&a.curves, "weight")?;
     let mut written = Vec::new();
-    let series = |pts: &[(f64, Option<f64>, f64)], pick: &dyn Fn(&(f64, Option<f64>, f64)) -> Option<f64>, label: &str, color| Series {
+    let series = |pts: &[CurvePoint], pick: &dyn Fn(&CurvePoint) -> Option<f64>, label: &str, color| Series {
         label: label.to_string(),
         points: pts.iter().filter_map(|p| pick(p).map(|y| (p.0, y))).collect(),
         color,
     };
-    let intensity = |p: &(f64, Option<f64>, f64)| p.1;
-    let idf = |p: &(f64, Option<f64>, f64)| Some(p.2);
+    let intensity = |p: &CurvePoint| p.1;
+    let idf = |p: &CurvePoint| Some(p.2);
     if let Some(avg) = a.test.intensity {
         let chart = LineChart {
             title: format!("Emotion intensity of the top-k associated words ({lexicon_label})"),

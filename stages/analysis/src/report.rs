@@ -80,7 +80,10 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.3}"))
 }
 
-fn top_words(a: &Analysis, key: &str, n: usize) -> Result<Vec<(String, u32, f64, f64, Option<f64>)>> {
+/// word, count, mean weight, IDF, intensity (none when the lexicon lacks the word).
+type TopWord = (String, u32, f64, f64, Option<f64>);
+
+fn top_words(a: &Analysis, key: &str, n: usize) -> Result<Vec<TopWord>> {
     let opts = SortMultipleOptions::default().with_order_descending_multi([true, false]).with_maintain_order(true);
     let df = a.word_stats.clone().lazy().sort_by_exprs([col(key), col("word")], opts).limit(n as IdxSize).collect()?;
     let words = df.column("word")?.str()?.clone();

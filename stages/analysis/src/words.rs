@@ -263,7 +263,10 @@ pub fn analyse(inp: &Inputs) -> Result<Analysis> {
 }
 
 /// The `(k, mean_intensity, mean_idf)` points of one ranking's curve.
-pub fn curve_points(curves: &DataFrame, ranking: &str) -> Result<Vec<(f64, Option<f64>, f64)>> {
+/// One point of a curve: k, mean intensity (none when no top-k word is in the lexicon), mean IDF.
+pub type CurvePoint = (f64, Option<f64>, f64);
+
+pub fn curve_points(curves: &DataFrame, ranking: &str) -> Result<Vec<CurvePoint>> {
     let c = curves.clone().lazy().filter(col("ranking").eq(lit(ranking))).collect()?;
     let f = |name: &str| -> Result<Vec<Option<f64>>> {
         Ok(c.column(name)?.cast(&DataType::Float64)?.f64()?.iter().collect())
