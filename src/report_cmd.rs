@@ -84,15 +84,16 @@ fn list(names: &[String]) -> String {
 /// of any stage.
 fn resolve(ws: &mut Workspace, spec: &str) -> Result<Artifact> {
     if let Some((stage, key)) = spec.split_once('@') {
-        if !ws.pipeline.stages.contains_key(stage) && ws.store.all(stage).is_empty() {
+        let all = ws.store.all(stage);
+        if !ws.pipeline.stages.contains_key(stage) && all.is_empty() {
             bail!("`{spec}`: no stage `{stage}` in {} and no artifacts of one", ws.pipeline.file.display());
         }
-        let found: Vec<Artifact> = ws.store.all(stage).into_iter().filter(|a| a.manifest.key.starts_with(key)).collect();
+        let hint = keys_hint(&all);
+        let found: Vec<Artifact> = all.into_iter().filter(|a| a.manifest.key.starts_with(key)).collect();
         return match found.len() {
             1 => Ok(found.into_iter().next().expect("one")),
             0 => bail!(
-                "`{spec}`: stage `{stage}` has no artifact with key `{key}`{}",
-                keys_hint(&ws.store.all(stage))
+                "`{spec}`: stage `{stage}` has no artifact with key `{key}`{hint}"
             ),
             n => bail!("`{spec}`: {n} artifacts of `{stage}` start with `{key}`; give more of the key"),
         };

@@ -35,10 +35,41 @@ pub struct StageContext<'a> {
     pub progress: &'a MultiProgress,
 }
 
-impl StageContext<'_> {
+impl<'a> StageContext<'a> {
     /// Reads the table `name` from whichever upstream artifact provides it.
     pub fn table(&self, name: &str) -> Result<RecordBatch> {
-        self.optional_table(name)?.with_context(|| {
+        self.provider(name)?.1.read_table(name)
+    }
+
+    /// Like `table`, for inputs a stage can do without.
+    pub fn optional_table(&self, name: &str) -> Result<Option<RecordBatch>> {
+        self.optional_provider(name)?.map(|(_, a)| a.read_table(name)).transpose()
+    }
+
+    /// The one dep of stage kind `kind` (`what` says what it is for, in the error).
+    pub fn only_dep_of_kind(&self, kind: &str, what: &str) -> Result<(&'a str, &'a Artifact)> {
+        let found: Vec<_> = self.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).collect();
+        let deps = self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        match found.as_slice() {
+            [(name, artifact)] => Ok((name, artifact)),
+            [] => bail!(
+                "stage `{}` needs a `{kind}` stage among its deps ({what}), and its deps ({deps}) have none; \
+                 add one to `deps:` in pipeline.yaml, e.g. `deps: [tokenize, train]`",
+                self.stage
+            ),
+            many => bail!(
+                "stage `{}` has {} `{kind}` stages among its deps ({}); keep only the one for {what}",
+                self.stage,
+                many.len(),
+                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// The dep (name, artifact) that provides table `name`, for stages that record where
+    /// their inputs came from.
+    pub fn provider(&self, name: &str) -> Result<(&'a str, &'a Artifact)> {
+        self.optional_provider(name)?.with_context(|| {
             format!(
                 "stage `{}` needs a table `{name}` from one of its deps ({}), and none provides it; \
                  check `deps:` in pipeline.yaml",
@@ -48,13 +79,12 @@ impl StageContext<'_> {
         })
     }
 
-    /// Like `table`, for inputs a stage can do without.
-    pub fn optional_table(&self, name: &str) -> Result<Option<RecordBatch>> {
+    fn optional_provider(&self, name: &str) -> Result<Option<(&'a str, &'a Artifact)>> {
         let providers: Vec<_> =
             self.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key(name)).collect();
         match providers.as_slice() {
             [] => Ok(None),
-            [(_, artifact)] => artifact.read_table(name).map(Some),
+            [(dep, artifact)] => Ok(Some((dep, artifact))),
             many => bail!(
                 "stage `{}`: several deps provide a table `{name}` ({}); keep only one of them in `deps:`",
                 self.stage,
@@ -73,20 +103,6 @@ impl StageContext<'_> {
                 self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             )
         })
-    }
-
-    /// A file (not a table) that an upstream artifact published, such as `model.safetensors`.
-    pub fn file(&self, name: &str) -> Result<std::path::PathBuf> {
-        let providers: Vec<_> = self.upstream.iter().filter(|(_, a)| a.dir.join(name).is_file()).collect();
-        match providers.as_slice() {
-            [(_, artifact)] => Ok(artifact.dir.join(name)),
-            [] => bail!("stage `{}` needs a file `{name}` from one of its deps, and none has it; check `deps:` in pipeline.yaml", self.stage),
-            many => bail!(
-                "stage `{}`: several deps provide `{name}` ({}); keep only one of them in `deps:`",
-                self.stage,
-                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ),
-        }
     }
 
     /// A progress bar with rate and ETA, drawn only on a terminal.

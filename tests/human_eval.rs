@@ -94,9 +94,8 @@ fn annotator_workflow_from_export_to_table2() {
     close(pct("relevance", "tie"), 100.0 * (t - even) / t);
     close(pct("fluency", "tie"), 100.0);
     // Everyone agrees: kappa 1 where two outcomes occur, undefined where one does.
-    if even > 0.0 && even < n {
-        close(pct("relevance", "kappa"), 1.0);
-    }
+    assert!(even > 0.0 && even < n, "the demo sample has even and odd example ids: {even} of {n}");
+    close(pct("relevance", "kappa"), 1.0);
     assert!(r["stats"]["aspects"]["fluency"]["kappa"].is_null());
     let p_emp = pct("empathy", "p_value");
     close(p_emp, (2.0 * 0.5f64.powi(3 * n as i32)).min(1.0));

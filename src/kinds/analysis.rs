@@ -13,7 +13,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::DataType;
-use candle_core::Device;
 use iamm_analysis::{Inputs, Lexicon, LexiconFormat, Missing, ReportInfo};
 use iamm_train::associations::{Association, Loc, direction_name};
 use serde_json::json;
@@ -63,12 +62,7 @@ static PARAMS: &[ParamSpec] = &[
         help: "test examples per encoder batch; selections depend on it as in the reference (padded rows enter \
                the second-order means)",
     },
-    ParamSpec {
-        name: "device",
-        ty: ParamType::Choice(&["cpu", "cuda"]),
-        default: Some("\"cpu\""),
-        help: "cuda needs a build with `--features cuda`",
-    },
+    super::model_io::DEVICE_PARAM,
 ];
 
 impl StageKind for Analysis {
@@ -95,13 +89,10 @@ impl StageKind for Analysis {
         let missing = if p.str("missing")? == "exclude" { Missing::Exclude } else { Missing::Zero };
         let idf_corpus = p.str("idf_corpus")?;
         iamm_plot::font().context("the figures need a font")?;
-        let device = match p.str("device")? {
-            "cuda" => Device::new_cuda(0).context("device cuda (build with `--features cuda` on a machine with CUDA)")?,
-            _ => Device::Cpu,
-        };
+        let device = super::model_io::device(p)?;
 
-        let model = iamm_train::load_model(&ctx.file("model.safetensors")?, &ctx.file("config.json")?, &device)
-            .map_err(|e| anyhow!("loading the trained model: {e}"))?;
+        let (_, train) = ctx.only_dep_of_kind("train", "the model whose associations to analyse")?;
+        let model = super::model_io::load_trained(train, &device)?;
         let variant = model.config().variant;
         if !variant.explicit() {
             bail!(
@@ -109,19 +100,7 @@ impl StageKind for Analysis {
                  associated words to analyse; use a train stage with variant full, wo_ia or wo_ws"
             );
         }
-        let vocab = ctx.table("vocab")?;
-        let words: Vec<String> = {
-            let t = vocab.column_by_name("token").context("the vocab table has no `token` column")?;
-            let t = t.as_string_opt::<i32>().context("vocab `token` is not text")?;
-            (0..t.len()).map(|i| t.value(i).to_string()).collect()
-        };
-        if words.len() != model.config().vocab_size {
-            bail!(
-                "the vocabulary has {} words but the model was trained with {}: are tokenize and train deps of the same run?",
-                words.len(),
-                model.config().vocab_size
-            );
-        }
+        let words = super::model_io::vocab_words(ctx, model.config().vocab_size)?;
         let test_table = ctx.table("examples_test")?;
         let examples = iamm_train::tables::examples(&test_table, variant.implicit())
             .map_err(|e| anyhow!("examples_test: {e}"))?;
@@ -189,7 +168,7 @@ impl StageKind for Analysis {
                 tables.push((name.to_string(), plain_strings(crate::store::read_parquet(&path, None)?)?));
             }
             let figures = iamm_analysis::write_figures(&a, format.name(), ctx.out_dir)?;
-            let variant_name = serde_json::to_value(variant)?.as_str().unwrap_or("full").to_string();
+            let variant_name = super::model_io::variant_name(variant);
             let section = iamm_analysis::report_section(
                 &a,
                 &ReportInfo {
@@ -199,7 +178,7 @@ impl StageKind for Analysis {
                     idf_corpus,
                     test_examples: examples.len(),
                     test_dialogues: test_docs.len(),
-                    variant: &variant_name,
+                    variant: variant_name,
                 },
             )?;
             std::fs::write(ctx.out_dir.join("report_section.md"), &section)?;

@@ -120,10 +120,7 @@ impl StageKind for Comet {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
-        let tokenizer = Tokenizer::new(match p.path("punkt")? {
-            Some(dir) => PunktParams::load_dir(&dir)?,
-            None => PunktParams::fallback(),
-        });
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
         let examples =
             SPLITS.iter().map(|s| ctx.table(&format!("examples_{s}"))).collect::<Result<Vec<_>>>()?;
         let sentences = queries::sentences(&examples.iter().collect::<Vec<_>>(), &tokenizer)

@@ -12,18 +12,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch};
-use candle_core::Device;
 use iamm_core::EMOTIONS;
 use iamm_core::special::{CLS, USR};
 use iamm_evaluate::{MetricOptions, Response};
 use iamm_text::{PunktParams, Tokenizer};
 use iamm_train::decode::{DecodeOptions, Strategy};
-use iamm_train::{Example, Variant, collate};
+use iamm_train::{Example, collate};
 use serde_json::{Value, json};
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use super::model_io::{load_trained, variant_name, vocab_words};
 use crate::stage::{StageContext, StageKind, StageOutput};
-use crate::store::Artifact;
 
 pub struct Evaluate;
 
@@ -97,12 +96,7 @@ static PARAMS: &[ParamSpec] = &[
         help: "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
                null = built-in rule-based sentence splitter",
     },
-    ParamSpec {
-        name: "device",
-        ty: ParamType::Choice(&["cpu", "cuda"]),
-        default: Some("\"cpu\""),
-        help: "cuda needs a build with `--features cuda`",
-    },
+    super::model_io::DEVICE_PARAM,
 ];
 
 impl StageKind for Evaluate {
@@ -122,29 +116,20 @@ impl StageKind for Evaluate {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
-        let (train_stage, train) = the_dep(ctx, "train", "the model to evaluate")?;
-        let device = match p.str("device")? {
-            "cuda" => Device::new_cuda(0).context("device cuda (build with `--features cuda` on a machine with CUDA)")?,
-            _ => Device::Cpu,
-        };
+        let (train_stage, train) = ctx.only_dep_of_kind("train", "the model to evaluate")?;
+        let device = super::model_io::device(p)?;
         let opts = decode_options(p)?;
-        let tokenizer = Tokenizer::new(match p.path("punkt")? {
-            Some(dir) => PunktParams::load_dir(&dir)?,
-            None => PunktParams::fallback(),
-        });
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
         // The figure needs a font: fail before the long part, not after it.
         iamm_plot::font().context("the confusion figure needs a font")?;
 
-        let weights = ctx.file("model.safetensors")?;
-        let config = ctx.file("config.json")?;
-        let model = iamm_train::load_model(&weights, &config, &device)
-            .map_err(|e| anyhow!("loading the model of stage `{train_stage}`: {e}"))?;
+        let model = load_trained(train, &device).with_context(|| format!("stage `{train_stage}`"))?;
         let cfg = model.config().clone();
         let variant = variant_name(cfg.variant);
 
-        let (tokenize_stage, tokenized) = the_table_dep(ctx, "examples_test")?;
+        let (tokenize_stage, tokenized) = ctx.provider("examples_test")?;
         let table = tokenized.read_table("examples_test")?;
-        let with_comet = cfg.variant != Variant::WithoutIA;
+        let with_comet = cfg.variant.implicit();
         let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {
             let hint = if with_comet {
                 format!("; the model (variant {variant}) reads COMET knowledge, so tokenize needs the comet stage upstream")
@@ -157,15 +142,7 @@ impl StageKind for Evaluate {
             bail!("examples_test (stage `{tokenize_stage}`) has no rows: nothing to evaluate");
         }
         let meta = Meta::read(&table)?;
-        let words = vocab_words(&ctx.table("vocab")?)?;
-        if words.len() != cfg.vocab_size {
-            bail!(
-                "the vocabulary has {} words but the model of stage `{train_stage}` was trained with {}; evaluate \
-                 with the tokenize stage that train used",
-                words.len(),
-                cfg.vocab_size
-            );
-        }
+        let words = vocab_words(ctx, cfg.vocab_size).with_context(|| format!("the model of stage `{train_stage}`"))?;
 
         let batch_size = p.int("batch_size")? as usize;
         let bar = ctx.bar(examples.len() as u64, "decoding", "ex");
@@ -209,6 +186,7 @@ impl StageKind for Evaluate {
         }
         bar.finish_and_clear();
         let decode_s = started.elapsed().as_secs_f64();
+        let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
         let metric_opts = MetricOptions {
             strip_greedy_quirk: p.bool("strip_greedy_quirk")?,
@@ -241,7 +219,7 @@ impl StageKind for Evaluate {
         stats.insert("decoding".into(), json!(format!("{:?}", opts.strategy)));
         stats.insert("sentence_splitter".into(), json!(tokenizer.describe()));
         stats.insert("decode_s".into(), json!(decode_s));
-        stats.insert("examples_per_s".into(), json!(responses.len() as f64 / decode_s.max(1e-9)));
+        stats.insert("examples_per_s".into(), json!(examples_per_s));
         stats.insert("peak_rss_mb".into(), peak_rss_mb().map_or(Value::Null, |v| json!(v)));
         let summary = format!(
             "{variant}: Acc {:.2}% PPL {:.2} Dist-1 {:.2} Dist-2 {:.2} on {} test examples ({:.1} ex/s)",
@@ -250,7 +228,7 @@ impl StageKind for Evaluate {
             metrics.dist1,
             metrics.dist2,
             metrics.examples,
-            responses.len() as f64 / decode_s.max(1e-9)
+            examples_per_s
         );
         Ok(StageOutput {
             tables: vec![
@@ -261,42 +239,6 @@ impl StageKind for Evaluate {
             stats: Value::Object(stats),
             summary,
         })
-    }
-}
-
-/// The one dep of the given kind.
-fn the_dep<'a>(ctx: &'a StageContext, kind: &str, what: &str) -> Result<(&'a str, &'a Artifact)> {
-    let found: Vec<_> = ctx.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).collect();
-    let deps = ctx.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-    match found.as_slice() {
-        [(name, artifact)] => Ok((name, artifact)),
-        [] => bail!(
-            "stage `{}` needs a `{kind}` stage among its deps ({what}), and its deps ({deps}) have none; \
-             add one to `deps:` in pipeline.yaml, e.g. `deps: [tokenize, train]`",
-            ctx.stage
-        ),
-        many => bail!(
-            "stage `{}` has {} `{kind}` stages among its deps ({}); keep the one whose model to evaluate",
-            ctx.stage,
-            many.len(),
-            many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// The dep that provides table `name` (for provenance; `ctx.table` would not say which).
-fn the_table_dep<'a>(ctx: &'a StageContext, name: &str) -> Result<(&'a str, &'a Artifact)> {
-    ctx.table(name)?; // the engine's message when none or several provide it
-    let (n, a) = ctx.upstream.iter().find(|(_, a)| a.manifest.tables.contains_key(name)).context("checked above")?;
-    Ok((n, a))
-}
-
-fn variant_name(v: Variant) -> &'static str {
-    match v {
-        Variant::Full => "full",
-        Variant::WithoutEA => "wo_ea",
-        Variant::WithoutIA => "wo_ia",
-        Variant::WithoutWS => "wo_ws",
     }
 }
 
@@ -319,19 +261,6 @@ fn decode_options(p: &crate::params::Params) -> Result<DecodeOptions> {
         _ => Strategy::Greedy,
     };
     Ok(DecodeOptions { strategy, max_new_tokens: p.int("max_new_tokens")? as usize, seed: p.int("seed")? as u64 })
-}
-
-/// Token strings by id from the tokenize stage's `vocab` table.
-fn vocab_words(vocab: &RecordBatch) -> Result<Vec<String>> {
-    let ids = vocab.column_by_name("id").and_then(|c| c.as_primitive_opt::<UInt32Type>()).context("vocab has no UInt32 `id`")?;
-    let tokens = vocab.column_by_name("token").and_then(|c| c.as_string_opt::<i32>()).context("vocab has no string `token`")?;
-    let mut words = vec![String::new(); vocab.num_rows()];
-    for i in 0..vocab.num_rows() {
-        let id = ids.value(i) as usize;
-        let slot = words.get_mut(id).with_context(|| format!("vocab row {i}: id {id} is not below the vocabulary size"))?;
-        *slot = tokens.value(i).to_string();
-    }
-    Ok(words)
 }
 
 /// Tokens of `ids` joined by spaces, a leading `[CLS]` left out.

@@ -11,7 +11,6 @@ use serde_json::json;
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
 use crate::stage::{StageContext, StageKind, StageOutput};
-use crate::store::Artifact;
 
 pub struct HumanEval;
 pub struct HumanEvalScore;
@@ -65,14 +64,6 @@ static SCORE_PARAMS: &[ParamSpec] = &[
     ParamSpec { name: "simulation_seed", ty: SEED, default: Some("42"), help: "seeds the simulated annotators (sheets: null only)" },
 ];
 
-/// `evaluate_wo_ws (wo_ws)`: a dep's stage name and the variant its manifest records.
-fn system_name(stage: &str, artifact: &Artifact) -> String {
-    match artifact.manifest.stats.get("variant").and_then(|v| v.as_str()) {
-        Some(v) if v != stage => format!("{stage} ({v})"),
-        _ => stage.to_string(),
-    }
-}
-
 impl StageKind for HumanEval {
     fn kind(&self) -> &'static str {
         "human_eval"
@@ -99,7 +90,7 @@ impl StageKind for HumanEval {
                 bail!("dep `{dep}` has no `responses` table; `proposed` and `baseline` must name evaluate stages");
             }
             let rows = responses_from_batch(&artifact.read_table("responses")?, &format!("responses of `{dep}`"))?;
-            Ok((system_name(dep, artifact), rows))
+            Ok((super::model_io::system_label(dep, artifact), rows))
         };
         let (p_name, p_rows) = read(proposed)?;
         let (b_name, b_rows) = read(baseline)?;

@@ -5,6 +5,7 @@ mod comet;
 mod evaluate;
 mod human_eval;
 mod ingest;
+mod model_io;
 pub(crate) mod report;
 mod tokenize;
 mod train;

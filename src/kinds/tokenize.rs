@@ -47,11 +47,7 @@ impl StageKind for Tokenize {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let punkt = match ctx.params.path("punkt")? {
-            Some(dir) => PunktParams::load_dir(&dir)?,
-            None => PunktParams::fallback(),
-        };
-        let tokenizer = Tokenizer::new(punkt);
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(ctx.params.path("punkt")?.as_deref())?);
         let examples = SPLITS
             .iter()
             .map(|s| ctx.table(&format!("examples_{s}")))

@@ -5,10 +5,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
-use candle_core::Device;
 use iamm_plot::{Color, LineChart, Series};
 use iamm_train::training::{Curve, Event, Noam, Selection, TrainOptions, Trainer, Vectors};
-use iamm_train::{IammConfig, Variant};
+use iamm_train::IammConfig;
 use serde_json::json;
 
 use crate::params::{ParamSpec, ParamType};
@@ -50,12 +49,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("\"best_ppl\""),
         help: "which validated weights to publish: lowest validation PPL, the reference's rule, or the last",
     },
-    ParamSpec {
-        name: "device",
-        ty: ParamType::Choice(&["cpu", "cuda"]),
-        default: Some("\"cpu\""),
-        help: "cuda needs a build with `--features cuda`",
-    },
+    super::model_io::DEVICE_PARAM,
 ];
 
 impl StageKind for Train {
@@ -74,17 +68,12 @@ impl StageKind for Train {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
-        let variant = match p.str("variant")? {
-            "wo_ea" => Variant::WithoutEA,
-            "wo_ia" => Variant::WithoutIA,
-            "wo_ws" => Variant::WithoutWS,
-            _ => Variant::Full,
-        };
+        let variant = super::model_io::variant_of(p.str("variant")?);
         let vocab = ctx.table("vocab")?;
         let dim = p.int("dim")? as usize;
         let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.num_rows()) };
         cfg.validate().map_err(|e| anyhow!("model config: {e}"))?;
-        let with_comet = variant != Variant::WithoutIA;
+        let with_comet = variant.implicit();
         let examples = |split: &str| -> Result<Vec<iamm_train::Example>> {
             let table = ctx.table(&format!("examples_{split}"))?;
             iamm_train::tables::examples(&table, with_comet).map_err(|e| {
@@ -100,10 +89,7 @@ impl StageKind for Train {
             Some(t) => Some(vectors_of(t, dim)?),
             None => None,
         };
-        let device = match p.str("device")? {
-            "cuda" => Device::new_cuda(0).context("device cuda (build with `--features cuda` on a machine with CUDA)")?,
-            _ => Device::Cpu,
-        };
+        let device = super::model_io::device(p)?;
         let opts = TrainOptions {
             seed: p.int("seed")? as u64,
             batch_size: p.int("batch_size")? as usize,

@@ -87,10 +87,7 @@ impl StageKind for Viewer {
         let mut systems = Vec::new();
         for (name, artifact) in ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("responses")) {
             // "evaluate (full)": the stage name says which run, the variant what was trained.
-            let label = match artifact.manifest.stats.get("variant").and_then(|v| v.as_str()) {
-                Some(v) => format!("{name} ({v})"),
-                None => name.to_string(),
-            };
+            let label = super::model_io::system_label(name, artifact);
             let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;
             systems.push(iamm_viewer::responses(&table, &label).map_err(|e| anyhow!("{e}"))?);
         }

@@ -96,6 +96,11 @@ impl PunktParams {
         })
     }
 
+    /// The parameters in `dir`, or the fallback when none is given (an optional `punkt` param).
+    pub fn load_dir_or_fallback(dir: Option<&Path>) -> Result<PunktParams, TextError> {
+        dir.map_or_else(|| Ok(PunktParams::fallback()), PunktParams::load_dir)
+    }
+
     /// Parameters for the rule-based fallback splitter: the Punkt algorithm
     /// with no learned statistics except [`FALLBACK_ABBREVIATIONS`].
     pub fn fallback() -> PunktParams {

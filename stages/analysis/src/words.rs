@@ -262,10 +262,10 @@ pub fn analyse(inp: &Inputs) -> Result<Analysis> {
     })
 }
 
-/// The `(k, mean_intensity, mean_idf)` points of one ranking's curve.
 /// One point of a curve: k, mean intensity (none when no top-k word is in the lexicon), mean IDF.
 pub type CurvePoint = (f64, Option<f64>, f64);
 
+/// The points of one ranking's curve.
 pub fn curve_points(curves: &DataFrame, ranking: &str) -> Result<Vec<CurvePoint>> {
     let c = curves.clone().lazy().filter(col("ranking").eq(lit(ranking))).collect()?;
     let f = |name: &str| -> Result<Vec<Option<f64>>> {

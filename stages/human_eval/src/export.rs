@@ -290,11 +290,6 @@ fn attention_checks(
     Ok(items)
 }
 
-/// The key as the `human_eval_key` table.
-pub fn key_batch(export: &Export) -> Result<arrow_array::RecordBatch> {
-    export.key()?.to_batch()
-}
-
 /// What annotators read (sheets/INSTRUCTIONS.txt and the XLSX's second sheet); the aspect
 /// definitions are the paper's (Section 3.8).
 fn instructions() -> String {

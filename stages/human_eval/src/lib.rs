@@ -18,7 +18,7 @@ mod sheets;
 mod simulate;
 pub mod stats;
 
-pub use export::{CHECK_DESIGN, Export, ExportOptions, Item, SHEET_COLUMNS, Sheet, export, key_batch, write_export};
+pub use export::{CHECK_DESIGN, Export, ExportOptions, Item, SHEET_COLUMNS, Sheet, export, write_export};
 pub use input::{ResponseRow, readable, responses_from_batch};
 pub use key::{Key, KeyRow};
 pub use paper::{PAPER_TABLE2, PaperRow};

@@ -122,7 +122,7 @@ fn round_trip_gives_the_planted_percentages() {
     assert_eq!(written.len(), 1 + 3 * 2 + 1, "{written:?}");
     let key = Key::read_csv(&out.path().join("key.csv")).unwrap();
     assert_eq!(key, ex.key().unwrap(), "key.csv reads back to the key");
-    let from_table = Key::from_batch(&key_batch(&ex).unwrap(), "key table").unwrap();
+    let from_table = Key::from_batch(&ex.key().unwrap().to_batch().unwrap(), "key table").unwrap();
     assert_eq!(from_table, key);
 
     // 30 sampled pairs; ids divisible by 7 among them are auto-ties; plus 3 checks.

@@ -10,8 +10,8 @@
 //!
 //! Colours: within one dialogue every distinct associated word gets its own hue, shared by
 //! all its occurrences (situation, utterances, reference, generated responses); how saturated
-//! it is follows the word's strongest weight relative to the dialogue's strongest
-//! association. A mark's tooltip lists the pair, direction, head, position and weight of each
+//! it is places the word's strongest weight between the dialogue's weakest and strongest
+//! associated words. A mark's tooltip lists the pair, direction, head, position and weight of each
 //! time the word was selected. Words match tokens case-insensitively (the texts are tokens
 //! joined by spaces).
 //!

@@ -1,0 +1,83 @@
+//! What the stages that run a trained model share: the device param, loading the train
+//! stage's published model, the vocabulary's words, and how variants and systems are named.
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use candle_core::Device;
+use iamm_train::{Iamm, Variant};
+
+use crate::params::{ParamSpec, ParamType, Params};
+use crate::stage::StageContext;
+use crate::store::Artifact;
+
+pub const DEVICE_PARAM: ParamSpec = ParamSpec {
+    name: "device",
+    ty: ParamType::Choice(&["cpu", "cuda"]),
+    default: Some("\"cpu\""),
+    help: "cuda needs a build with `--features iamm-train/cuda`",
+};
+
+/// The device the `device` param names.
+pub fn device(p: &Params) -> Result<Device> {
+    Ok(match p.str("device")? {
+        "cuda" => Device::new_cuda(0)
+            .context("device cuda (build with `--features iamm-train/cuda` on a machine with CUDA)")?,
+        _ => Device::Cpu,
+    })
+}
+
+/// The model a train stage published (`model.safetensors` + `config.json` in its artifact).
+pub fn load_trained(train: &Artifact, device: &Device) -> Result<Iamm> {
+    iamm_train::load_model(&train.dir.join("model.safetensors"), &train.dir.join("config.json"), device)
+        .map_err(|e| anyhow!("loading the trained model: {e}"))
+}
+
+/// Token strings by id from the tokenize dep's `vocab` table, checked against the model's size.
+pub fn vocab_words(ctx: &StageContext, model_vocab: usize) -> Result<Vec<String>> {
+    let vocab = ctx.table("vocab")?;
+    let ids = vocab.column_by_name("id").and_then(|c| c.as_primitive_opt::<UInt32Type>()).context("vocab has no UInt32 `id`")?;
+    let tokens = vocab.column_by_name("token").and_then(|c| c.as_string_opt::<i32>()).context("vocab has no string `token`")?;
+    let mut words = vec![String::new(); vocab.num_rows()];
+    for i in 0..vocab.num_rows() {
+        let id = ids.value(i) as usize;
+        let slot = words.get_mut(id).with_context(|| format!("vocab row {i}: id {id} is not below the vocabulary size"))?;
+        *slot = tokens.value(i).to_string();
+    }
+    if words.len() != model_vocab {
+        bail!(
+            "the vocabulary has {} words but the model was trained with {model_vocab}; use the tokenize stage that \
+             the train stage used",
+            words.len()
+        );
+    }
+    Ok(words)
+}
+
+/// The name pipeline.yaml gives a variant (`train.variant`).
+pub fn variant_name(v: Variant) -> &'static str {
+    match v {
+        Variant::Full => "full",
+        Variant::WithoutEA => "wo_ea",
+        Variant::WithoutIA => "wo_ia",
+        Variant::WithoutWS => "wo_ws",
+    }
+}
+
+/// The variant a `train.variant` value names (the param's choices are checked before).
+pub fn variant_of(name: &str) -> Variant {
+    match name {
+        "wo_ea" => Variant::WithoutEA,
+        "wo_ia" => Variant::WithoutIA,
+        "wo_ws" => Variant::WithoutWS,
+        _ => Variant::Full,
+    }
+}
+
+/// `evaluate_wo_ws (wo_ws)`: an evaluated system's dep name and the variant its manifest records.
+pub fn system_label(stage: &str, artifact: &Artifact) -> String {
+    match artifact.manifest.stats.get("variant").and_then(|v| v.as_str()) {
+        Some(v) if v != stage => format!("{stage} ({v})"),
+        _ => stage.to_string(),
+    }
+}
