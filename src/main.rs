@@ -125,6 +125,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    iamm_train::cpu::configure();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

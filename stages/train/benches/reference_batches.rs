@@ -5,11 +5,15 @@
 //!
 //! ```sh
 //! cargo bench -p iamm-train --bench reference_batches -- --threads 2 [--steps 35] [--warmup 3]
-//!     [--variant full|wo_ea|wo_ia|wo_ws] [--profile]
+//!     [--variant full|wo_ea|wo_ia|wo_ws] [--profile] [--device cpu|cuda] [--batches FILE]
 //! ```
 //!
+//! `--device cuda` needs `--features cuda`; each phase is then timed after a device
+//! synchronisation. `--batches` reads the shapes from another copy of the JSON (a machine
+//! without `../shared` beside the checkout).
+//!
 //! (`IAMM_BENCH_THREADS` also sets the thread count; default 2.) A full training step is what
-//! the trainer does per update: collate, forward with the loss, backward, Adam with the Noam
+//! the trainer does per update: collate, loss and gradients (`training::gradients`), Adam with the Noam
 //! rate, reading the losses. Each variant runs in a child process of its own so that its peak
 //! memory (VmHWM) is its own. `--profile` also times the phases and a standalone vocabulary
 //! projection + log-softmax of the batch's target tokens, forward and backward, which is the
@@ -21,9 +25,9 @@
 //! knowledge is not in the file: every utterance and the situation get 17 ids per relation
 //! after `[CLS]`, xReact 6 (typical lengths of the 5 beams joined, "to"/"none" dropped).
 //!
-//! candle's element-wise pool spins between operations and fights gemm's rayon threads for the
-//! cores, so this sets `CANDLE_NUM_THREADS=1` unless it is set (gemm and the fused kernels use
-//! the `RAYON_NUM_THREADS` threads).
+//! The process is set up as `iamm-pipe` sets itself up (`iamm_train::cpu::configure`: no extra
+//! candle element-wise workers, freed memory kept for reuse); gemm, the fused kernels and the
+//! two half batches of a step use the `RAYON_NUM_THREADS` threads.
 
 use std::path::Path;
 use std::process::Command;
@@ -32,7 +36,7 @@ use std::time::{Duration, Instant};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use iamm_core::special::{CLS, EOS, SYS, USR};
-use iamm_train::training::{Adam, AdamParams, Noam};
+use iamm_train::training::{Adam, AdamParams, Noam, gradients};
 use iamm_train::{Comet, Example, Iamm, IammConfig, Variant, collate};
 use serde_json::Value;
 
@@ -50,6 +54,8 @@ struct Args {
     warmup: usize,
     variant: Option<String>,
     profile: bool,
+    device: String,
+    batches: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -62,6 +68,8 @@ fn args() -> Result<Args> {
         warmup: 3,
         variant: None,
         profile: false,
+        device: "cpu".into(),
+        batches: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -79,6 +87,13 @@ fn args() -> Result<Args> {
                 a.variant = Some(v);
             }
             "--profile" => a.profile = true,
+            "--device" => {
+                a.device = value("--device")?;
+                if !["cpu", "cuda"].contains(&a.device.as_str()) {
+                    return Err(format!("--device {}: cpu or cuda", a.device).into());
+                }
+            }
+            "--batches" => a.batches = Some(value("--batches")?),
             // cargo bench passes `--bench`; the harness has nothing else to filter.
             "--bench" => {}
             other => return Err(format!("unknown argument {other}; see the file's header for the usage").into()),
@@ -129,8 +144,11 @@ fn example(ids: &mut Ids, e: &Value, with_comet: bool, at: &str) -> Result<Examp
     })
 }
 
-fn load_batches(with_comet: bool) -> Result<Vec<Vec<Example>>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/bench/reference_batches.json");
+fn load_batches(file: Option<&str>, with_comet: bool) -> Result<Vec<Vec<Example>>> {
+    let path = match file {
+        Some(f) => Path::new(f).to_path_buf(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/bench/reference_batches.json"),
+    };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (the shared data beside the checkout)", path.display()))?;
     let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut ids = Ids(json["seed"].as_u64().unwrap_or(20));
@@ -174,15 +192,18 @@ fn ms(d: Duration) -> f64 {
 #[derive(Default, Clone, Copy)]
 struct Phases {
     collate: f64,
-    forward: f64,
-    backward: f64,
+    /// Forward, loss and backward (on the CPU two half batches at once).
+    gradients: f64,
     optimizer: f64,
     total: f64,
 }
 
 /// One variant, in this process: warm-up, then timed steps cycling over the batches.
 fn run_variant(name: &str, variant: Variant, a: &Args) -> Result<()> {
-    let dev = Device::Cpu;
+    let dev = match a.device.as_str() {
+        "cuda" => Device::new_cuda(0)?,
+        _ => Device::Cpu,
+    };
     let cfg = IammConfig { variant, ..IammConfig::reference(VOCAB) };
     let varmap = VarMap::new();
     let model = Iamm::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
@@ -191,26 +212,28 @@ fn run_variant(name: &str, variant: Variant, a: &Args) -> Result<()> {
     vars.sort_by(|x, y| x.0.cmp(&y.0));
     let mut adam = Adam::new(vars, AdamParams::default())?;
     let noam = Noam::default();
-    let batches = load_batches(variant != Variant::WithoutIA)?;
+    let batches = load_batches(a.batches.as_deref(), variant != Variant::WithoutIA)?;
 
     let mut step = 0usize;
     let mut one_step = |examples: &[Example]| -> Result<Phases> {
         step += 1;
-        let t0 = Instant::now();
+        // A GPU queues its kernels: wait for them so that each phase is timed whole.
+        let now = || -> Result<Instant> {
+            dev.synchronize()?;
+            Ok(Instant::now())
+        };
+        let t0 = now()?;
         let batch = collate(&examples.iter().collect::<Vec<_>>(), &dev)?;
-        let t1 = Instant::now();
-        let losses = model.loss(&batch)?;
-        let t2 = Instant::now();
-        let grads = losses.backward()?;
-        let t3 = Instant::now();
+        let t1 = now()?;
+        let (grads, losses) = gradients(&model, &batch)?;
+        let t2 = now()?;
         adam.step(&grads, noam.rate(step))?;
-        // The trainer reads the losses for its curve; that syncs nothing on the CPU but costs a copy.
-        let loss = losses.total.to_scalar::<f32>()?;
-        let t4 = Instant::now();
+        let loss = losses.total;
+        let t3 = now()?;
         if !loss.is_finite() {
             return Err(format!("{name}: loss {loss} at step {step}").into());
         }
-        Ok(Phases { collate: ms(t1 - t0), forward: ms(t2 - t1), backward: ms(t3 - t2), optimizer: ms(t4 - t3), total: ms(t4 - t0) })
+        Ok(Phases { collate: ms(t1 - t0), gradients: ms(t2 - t1), optimizer: ms(t3 - t2), total: ms(t3 - t0) })
     };
     for i in 0..a.warmup {
         one_step(&batches[i % batches.len()])?;
@@ -229,21 +252,24 @@ fn run_variant(name: &str, variant: Variant, a: &Args) -> Result<()> {
     let col = |f: fn(&Phases) -> f64| median(&mut phases.iter().map(f).collect::<Vec<_>>());
     let reference = REFERENCE.iter().find(|r| r.0 == a.threads).map(|r| r.1);
     println!(
-        "{name:<6} {steps_s:>7.3} steps/s {:>7.1} examples/s {:>8.0} target tokens/s  median {:>7.1} ms/step ({:.0} ms CPU)  threads {}  peak RSS {:>6.0} MiB  {}",
+        "{name:<6} {steps_s:>7.3} steps/s {:>7.1} examples/s {:>8.0} target tokens/s  median {:>7.1} ms/step ({:.0} ms CPU)  {}  peak RSS {:>6.0} MiB  {}",
         examples as f64 / wall,
         tokens as f64 / wall,
         col(|p| p.total),
         cpu_per_step,
-        a.threads,
+        if dev.is_cpu() { format!("threads {}", a.threads) } else { format!("{} + {} CPU thread(s)", a.device, a.threads) },
         peak_rss_mib(),
-        reference.map(|r| format!("x{:.2} the reference ({r} steps/s)", steps_s / r)).unwrap_or_else(|| "no reference at this thread count".into()),
+        match reference {
+            Some(r) if dev.is_cpu() => format!("x{:.2} the reference ({r} steps/s)", steps_s / r),
+            Some(r) => format!("x{:.2} the reference on this machine's CPU ({r} steps/s)", steps_s / r),
+            None => "no reference at this thread count".into(),
+        },
     );
     if a.profile {
         println!(
-            "       median ms: collate {:.1}, forward+loss {:.1}, backward {:.1}, Adam {:.1}",
+            "       median ms: collate {:.1}, loss and gradients {:.1}, Adam {:.1}",
             col(|p| p.collate),
-            col(|p| p.forward),
-            col(|p| p.backward),
+            col(|p| p.gradients),
             col(|p| p.optimizer)
         );
         // The generator's bulk alone: [tokens, 300] x [300, V], log-softmax, NLL, backward.
@@ -261,6 +287,7 @@ fn run_variant(name: &str, variant: Variant, a: &Args) -> Result<()> {
             let t1 = Instant::now();
             let g = nll.backward()?;
             let _ = g.get(w.as_tensor()).map(|t| t.dims().to_vec());
+            dev.synchronize()?;
             let t2 = Instant::now();
             f.push(ms(t1 - t0));
             b.push(ms(t2 - t1));
@@ -279,14 +306,12 @@ fn load_average() -> String {
 }
 
 fn main() -> Result<()> {
+    iamm_train::cpu::configure();
     let a = args()?;
     if let Some(name) = &a.variant {
         // SAFETY: before any thread is started.
         unsafe {
             std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
-            if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-                std::env::set_var("CANDLE_NUM_THREADS", "1");
-            }
         }
         rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global()?;
         let variant = VARIANTS.iter().find(|(n, _)| n == name).expect("checked").1;
@@ -294,17 +319,21 @@ fn main() -> Result<()> {
     }
     println!(
         "IAMM training throughput, batch shapes of reference_batches.json (35 batches of 16), V = {VOCAB}, d = 300; \
-         {} warm-up + {} timed steps per variant, {} thread(s); load average before: {}",
+         {} warm-up + {} timed steps per variant, {} thread(s), device {}; load average before: {}",
         a.warmup,
         a.steps,
         a.threads,
+        a.device,
         load_average()
     );
     let exe = std::env::current_exe()?;
     for (name, _) in VARIANTS {
         let mut cmd = Command::new(&exe);
         cmd.args(["--variant", name, "--threads", &a.threads.to_string(), "--steps", &a.steps.to_string()]);
-        cmd.args(["--warmup", &a.warmup.to_string()]);
+        cmd.args(["--warmup", &a.warmup.to_string(), "--device", &a.device]);
+        if let Some(b) = &a.batches {
+            cmd.args(["--batches", b]);
+        }
         if a.profile {
             cmd.arg("--profile");
         }

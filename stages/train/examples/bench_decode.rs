@@ -161,10 +161,7 @@ fn load_average() -> String {
 }
 
 fn main() -> candle_core::Result<()> {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: single-threaded here, before candle starts its pools.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
-    }
+    iamm_train::cpu::configure();
     let args = parse();
     let dev = Device::Cpu;
     let (varmap, model) = match &args.model {

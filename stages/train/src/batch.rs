@@ -74,6 +74,39 @@ impl Batch {
         self.order.len()
     }
 
+    /// The rows `rows` of this batch, padded as this batch is (so every row computes what it
+    /// computes here: padding, padded utterance slots included, is part of the reference's
+    /// numbers). `order` still indexes the examples given to [`collate`].
+    pub fn rows(&self, rows: &[usize]) -> Result<Batch> {
+        if let Some(&r) = rows.iter().find(|&&r| r >= self.size()) {
+            bail!("batch rows: row {r} of a batch of {}", self.size());
+        }
+        let index = Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), self.input.device())?;
+        let pick = |t: &Tensor| t.index_select(&index, 0);
+        let comet = match &self.comet {
+            Some(c) => {
+                let all = |ts: &[Tensor; NUM_RELATIONS]| -> Result<[Tensor; NUM_RELATIONS]> {
+                    let v = ts.iter().map(pick).collect::<Result<Vec<_>>>()?;
+                    Ok(v.try_into().expect("5 relations"))
+                };
+                Some(CometBatch { context: all(&c.context)?, situation: all(&c.situation)? })
+            }
+            None => None,
+        };
+        let each = |v: &[usize]| rows.iter().map(|&r| v[r]).collect::<Vec<_>>();
+        Ok(Batch {
+            input: pick(&self.input)?,
+            mask_input: pick(&self.mask_input)?,
+            situation: pick(&self.situation)?,
+            target: pick(&self.target)?,
+            comet,
+            emotion: pick(&self.emotion)?,
+            order: each(&self.order),
+            utterances: each(&self.utterances),
+            target_lens: each(&self.target_lens),
+        })
+    }
+
     /// Decoder input for teacher forcing: `[SOS] + target[:, :-1]` `[B, T]`.
     pub fn decoder_input(&self) -> Result<Tensor> {
         let (b, t) = self.target.dims2()?;

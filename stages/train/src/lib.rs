@@ -76,6 +76,7 @@
 
 pub mod associations;
 pub mod batch;
+pub mod cpu;
 pub mod decode;
 pub mod model;
 pub mod tables;

@@ -269,6 +269,49 @@ fn rows_do_not_leak_into_each_other() -> Result<()> {
 }
 
 #[test]
+fn two_halves_of_a_batch_give_its_loss_and_gradients() -> Result<()> {
+    // `training::gradients` splits a CPU batch into interleaved halves padded as the whole;
+    // their shares must add up to what the whole batch gives, parameter by parameter.
+    for fast in [true, false] {
+        iamm_train::model::ops::set_fast_paths(fast);
+        for variant in Variant::ALL {
+            let cfg = tiny(variant);
+            let (varmap, m) = model(&cfg, DType::F32, 8)?;
+            let comet = variant != Variant::WithoutIA;
+            let mut ex = examples(5, comet);
+            ex.push(example(&mut Ids::new(23, V), &[3, 3, 3, 2], 3, 9, comet.then_some(2), 12));
+            let batch = collate(&ex.iter().collect::<Vec<_>>(), &Device::Cpu)?;
+            let whole = m.loss(&batch)?;
+            let whole_grads = whole.backward()?;
+            let (grads, losses) = iamm_train::training::gradients(&m, &batch)?;
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+            let total = whole.total.to_scalar::<f32>()? as f64;
+            let nll = whole.nll.to_scalar::<f32>()? as f64;
+            assert!(close(losses.total, total), "{variant:?} fast={fast}: loss {} vs {total}", losses.total);
+            assert!(close(losses.nll, nll), "{variant:?} fast={fast}: NLL {} vs {nll}", losses.nll);
+            let predicted = whole.emotion.combined.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let gold = batch.emotion.to_vec1::<u32>()?;
+            assert_eq!(losses.correct, predicted.iter().zip(&gold).filter(|(p, g)| p == g).count());
+            let mut compared = 0;
+            for (name, var) in vars(&varmap) {
+                let (a, b) = (whole_grads.get(var.as_tensor()), grads.get(var.as_tensor()));
+                let (Some(a), Some(b)) = (a, b) else {
+                    assert!(a.is_none() && b.is_none(), "{variant:?}: {name} has a gradient one way only");
+                    continue;
+                };
+                let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let scale = a.abs()?.max_all()?.to_scalar::<f32>()?.max(1e-3);
+                assert!(diff <= 1e-4 * scale, "{variant:?} fast={fast}: gradient of {name} differs by {diff} (max {scale})");
+                compared += 1;
+            }
+            assert!(compared > 50, "{variant:?}: only {compared} gradients");
+        }
+    }
+    iamm_train::model::ops::set_fast_paths(true);
+    Ok(())
+}
+
+#[test]
 fn decoding_does_not_look_ahead() -> Result<()> {
     let cfg = tiny(Variant::Full);
     let (_, m) = model(&cfg, DType::F32, 7)?;

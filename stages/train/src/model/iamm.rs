@@ -202,7 +202,8 @@ pub struct Output {
     pub generated: Generated,
 }
 
-/// The training losses as the reference sums them.
+/// The training losses as the reference sums them. For a part of a batch
+/// ([`Iamm::loss_part`]) each is the part's share: the parts' losses add up to the batch's.
 #[derive(Debug, Clone)]
 pub struct Losses {
     /// Mean NLL over the non-PAD target tokens (scalar).
@@ -241,10 +242,26 @@ impl Losses {
     }
 }
 
-fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+/// The size of a batch for its loss: the non-PAD target tokens the NLL averages over and the
+/// examples the cross-entropies average over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossScale {
+    pub tokens: usize,
+    pub examples: usize,
+}
+
+impl LossScale {
+    pub fn of(batch: &Batch) -> Self {
+        LossScale { tokens: batch.target_lens.iter().sum(), examples: batch.size() }
+    }
+}
+
+/// The sum over the rows of the cross-entropy, divided by `examples` (the rows of the whole
+/// batch: the batch mean when these are all of them).
+fn cross_entropy(logits: &Tensor, labels: &Tensor, examples: usize) -> Result<Tensor> {
     let lse = ops::logsumexp_last(logits)?; // [B, 1]
     let picked = logits.gather(&labels.unsqueeze(1)?.contiguous()?, 1)?;
-    (lse - picked)?.mean_all()
+    (lse - picked)?.sum_all()? / examples as f64
 }
 
 /// All-PAD rows (padded utterance slots, empty knowledge) are identical inputs, so an encoder
@@ -597,13 +614,23 @@ impl Iamm {
     /// PAD positions have no gradient), which at ED's target lengths skips a good share of
     /// the `V`-wide work.
     pub fn loss(&self, batch: &Batch) -> Result<Losses> {
+        self.loss_part(batch, LossScale::of(batch))
+    }
+
+    /// The share of `batch`, rows of a larger batch that `whole` describes (taken with
+    /// [`Batch::rows`], so padded as the whole is), in that batch's loss: its NLL summed over
+    /// its target tokens and divided by all of the whole's, its cross-entropies divided by all
+    /// of the whole's examples. The shares of a partition add up to the whole's loss, and so do
+    /// their gradients.
+    pub fn loss_part(&self, batch: &Batch, whole: LossScale) -> Result<Losses> {
         let encoded = self.encode_with(batch, Some(Arc::new(EmbeddingTape::default())))?;
-        let nll = self.target_log_probs(&encoded, batch)?.log_probs.mean_all()?.neg()?;
+        let nll = (self.target_log_probs(&encoded, batch)?.log_probs.sum_all()? / whole.tokens as f64)?.neg()?;
         let em = encoded.emotion.clone();
-        let ctx = cross_entropy(&em.ctx, &batch.emotion)?;
-        let sit = cross_entropy(&em.sit, &batch.emotion)?;
-        let relation = cross_entropy(&em.relation, &batch.emotion)?;
-        let con = em.con.as_ref().map(|c| cross_entropy(c, &batch.emotion)).transpose()?;
+        let ce = |logits: &Tensor| cross_entropy(logits, &batch.emotion, whole.examples);
+        let ctx = ce(&em.ctx)?;
+        let sit = ce(&em.sit)?;
+        let relation = ce(&em.relation)?;
+        let con = em.con.as_ref().map(ce).transpose()?;
         let mut total = (((&nll + &sit)? + &ctx)? + &relation)?;
         if let Some(c) = &con {
             total = (total + c)?;

@@ -10,6 +10,6 @@ pub mod ops;
 
 pub use config::{AssocScore, EmotionCombine, IammConfig, SelectorInput, Variant};
 pub use iam::{IamTrace, Selection};
-pub use iamm::{DecodeState, EmotionLogits, Encoded, Generated, Iamm, Losses, Output, Selected, TargetLogProbs};
+pub use iamm::{DecodeState, EmotionLogits, Encoded, Generated, Iamm, LossScale, Losses, Output, Selected, TargetLogProbs};
 pub use init::reference_init;
 pub use memory::MemoryTrace;

@@ -2,7 +2,8 @@
 //! and resumable.
 //!
 //! - [`Trainer`]: seeded initialisation, epochs of seeded shuffles cut into batches of 16,
-//!   the model's loss (token-mean NLL + the emotion cross-entropies), [`Adam`] under the
+//!   the model's loss (token-mean NLL + the emotion cross-entropies; on the CPU two halves
+//!   of the batch at once, see [`gradients`]), [`Adam`] under the
 //!   [`Noam`] schedule, validation ([`evaluate`]: per-example-mean PPL, batch-mean accuracy),
 //!   model selection ([`Selection`]), optional early stop, atomic checkpoints, and
 //!   [`Trainer::resume`], which continues bit-for-bit (on the CPU) as the uninterrupted run.
@@ -44,11 +45,13 @@
 mod checkpoint;
 mod optim;
 mod rng;
+mod step;
 mod trainer;
 
 pub use checkpoint::{BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, checkpoints, latest_checkpoint};
 pub use optim::{Adam, AdamParams, Noam};
 pub use rng::Rng;
+pub use step::{StepLosses, gradients};
 pub use trainer::{
     Curve, EMBEDDING_VAR, EvalRecord, Evaluation, Event, Selection, StepRecord, StopReason, TrainOptions, TrainReport,
     Trainer, Vectors, evaluate,

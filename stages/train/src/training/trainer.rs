@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, io};
 use super::optim::{Adam, AdamParams, Noam};
 use super::rng::Rng;
+use super::step::gradients;
 use crate::batch::{Example, collate};
 use crate::model::{Iamm, IammConfig, reference_init};
 
@@ -325,10 +326,6 @@ fn accuracy(logits: &Tensor, gold: &Tensor) -> Result<f64> {
     let gold = gold.to_vec1::<u32>()?;
     let hits = pred.iter().zip(&gold).filter(|(p, g)| p == g).count();
     Ok(hits as f64 / gold.len().max(1) as f64)
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
-    t.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 /// Validation as the reference computes it, over `examples` in the given order, in batches
@@ -687,22 +684,20 @@ impl Trainer {
         let step = self.state.step + 1;
         let at = |e: Error| Error::msg(format!("update {step} (epoch {}): {e}", self.state.epoch));
         let batch = collate(examples, &self.device).map_err(at)?;
-        let losses = self.model.loss(&batch).map_err(at)?;
-        let grads = losses.backward().map_err(at)?;
+        let (grads, losses) = gradients(&self.model, &batch).map_err(at)?;
         let lr = self.opts.noam.rate(step);
         self.adam.step(&grads, lr)?;
         self.state.step = step;
-        let nll = scalar(&losses.nll)?;
         Ok(StepRecord {
             step,
             epoch: self.state.epoch,
             examples: examples.len(),
-            loss: scalar(&losses.total)?,
-            nll,
-            emotion_loss: scalar(&losses.emotion_loss()?)?,
+            loss: losses.total,
+            nll: losses.nll,
+            emotion_loss: losses.emotion,
             lr,
-            ppl: nll.exp(),
-            accuracy: accuracy(&losses.emotion.combined, &batch.emotion)?,
+            ppl: losses.nll.exp(),
+            accuracy: losses.correct as f64 / examples.len() as f64,
         })
     }
 
