@@ -4,7 +4,7 @@
 //! operations are too small to spread over cores. On the CPU the batch is therefore cut into
 //! two interleaved halves (rows 0, 2, 4, … and 1, 3, 5, … of the collated batch) whose losses
 //! and gradients are computed as two rayon tasks, then added: on 2 cores the reference batches
-//! train about 25% faster (`cargo bench -p iamm-train --bench reference_batches`). Each half
+//! train about a quarter faster (`cargo bench -p iamm-train --bench reference_batches`). Each half
 //! keeps the whole batch's padding (`Batch::rows`) and divides by the whole batch's token and
 //! example counts (`Iamm::loss_part`), so every example computes what it computes in the whole
 //! batch and the sum is the batch's loss and gradient; only the order of float additions
@@ -37,9 +37,8 @@ pub fn gradients(model: &Iamm, batch: &Batch) -> Result<(GradStore, StepLosses)>
     if !batch.input.device().is_cpu() || b < 2 {
         return part(model, batch, whole);
     }
-    let halves = [0, 1].map(|h| batch.rows(&(h..b).step_by(2).collect::<Vec<_>>()));
-    let [first, second] = halves;
-    let (first, second) = (first?, second?);
+    let half = |h: usize| batch.rows(&(h..b).step_by(2).collect::<Vec<_>>());
+    let (first, second) = (half(0)?, half(1)?);
     let ((mut grads, a), (other, c)) = if rayon::current_num_threads() > 1 {
         // The fast-path switch is per thread (tests turn it off): the workers follow this one.
         let fast = ops::fast_paths();
@@ -69,11 +68,7 @@ fn part(model: &Iamm, batch: &Batch, whole: LossScale) -> Result<(GradStore, Ste
     let losses = model.loss_part(batch, whole)?;
     let grads = losses.backward()?;
     let scalar = |t: &Tensor| t.to_dtype(DType::F64)?.to_scalar::<f64>();
-    let predicted = losses
-        .emotion
-        .combined
-        .argmax(D::Minus1)?
-        .to_vec1::<u32>()?;
+    let predicted = losses.emotion.combined.argmax(D::Minus1)?.to_vec1::<u32>()?;
     let gold = batch.emotion.to_vec1::<u32>()?;
     let stats = StepLosses {
         total: scalar(&losses.total)?,
