@@ -68,8 +68,8 @@ pub fn dag(ws: &Workspace, dot: bool) {
     }
 }
 
-/// The artifact for the stage's current key, or else its newest one with a warning.
-fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
+/// The artifact for the stage's current key (`true`: fresh), or else its newest one (`false`).
+pub(crate) fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
     let planned = ws.plan_targets(&[stage.to_string()])?;
     if let Some(Ok(p)) = planned.get(stage)
         && let Some(a) = ws.store.load(stage, &p.key) {
@@ -77,7 +77,7 @@ fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)
         }
     match ws.store.all(stage).into_iter().next() {
         Some(a) => Ok((a, false)),
-        None => bail!("stage `{stage}` has no artifact yet; build it with `iamm-pipe run {stage}`"),
+        None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {stage}`"),
     }
 }
 

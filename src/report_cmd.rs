@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use crate::inspect;
 use crate::kinds::report::FILES;
 use crate::store::Artifact;
 use crate::workspace::Workspace;
@@ -12,23 +13,15 @@ use crate::workspace::Workspace;
 /// The artifact a stage name stands for: the one of its current key when built, else its
 /// newest (with a warning on stderr).
 fn current_or_newest(ws: &mut Workspace, stage: &str) -> Result<Artifact> {
-    let planned = ws.plan_targets(&[stage.to_string()])?;
-    if let Some(Ok(p)) = planned.get(stage)
-        && let Some(a) = ws.store.load(stage, &p.key)
-    {
-        return Ok(a);
+    let (artifact, fresh) = inspect::current_or_latest(ws, stage)?;
+    if !fresh {
+        eprintln!(
+            "warning: `{stage}` is stale for the current pipeline; using its newest artifact {} \
+             (`iamm-pipe status {stage}` says why)",
+            artifact.manifest.key
+        );
     }
-    match ws.store.all(stage).into_iter().next() {
-        Some(a) => {
-            eprintln!(
-                "warning: `{stage}` is stale for the current pipeline; using its newest artifact {} \
-                 (`iamm-pipe status {stage}` says why)",
-                a.manifest.key
-            );
-            Ok(a)
-        }
-        None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {stage}`"),
-    }
+    Ok(artifact)
 }
 
 /// Prints the report of `stage` (default: the pipeline's only report stage) and copies its

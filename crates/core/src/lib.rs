@@ -1,4 +1,5 @@
-//! Record types shared by every stage: emotion labels and special token ids.
+//! What every stage shares: emotion labels, special token ids, relation and split names, how a
+//! CSV field is quoted, and SplitMix64 for seeded choices.
 
 /// The 32 EmpatheticDialogues emotions, in the reference's `EMO_MAP` order: a label's
 /// position here is its class index everywhere (tensors, tables, confusion matrices).
@@ -36,9 +37,41 @@ pub const RELATIONS: [(&str, &str); 5] =
 /// The three ED splits, in the order the reference processes them.
 pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
+/// A CSV field as RFC 4180 writes it: quoted (inner quotes doubled) when it holds a comma, a
+/// quote or a line break, else as it is.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// SplitMix64 (Steele, Lea & Flood): the next value from `state`, which it advances. Seeds
+/// the training generator and draws the viewer's sample without pulling in a crate for it.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitmix64_gives_the_published_sequence() {
+        // The first outputs for seed 0 (the reference implementation's test vector).
+        let mut state = 0;
+        assert_eq!(splitmix64(&mut state), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(splitmix64(&mut state), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("w/o EA"), "w/o EA");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
 
     #[test]
     fn emotion_ids_follow_reference_order() {

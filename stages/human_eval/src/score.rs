@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use iamm_core::csv_field;
+
 use crate::export::CHECK_DESIGN;
 use crate::key::Key;
 use crate::paper::PAPER_TABLE2;
@@ -229,10 +231,6 @@ fn latex_escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 impl Scores {

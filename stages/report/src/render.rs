@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::ArrowError;
+use iamm_core::csv_field;
 
 use crate::{PAPER_TABLE1, PaperRow, Run, Section};
 
@@ -218,10 +219,6 @@ pub fn table1(runs: &[Run]) -> Result<RecordBatch, ArrowError> {
         columns.push((c, array));
     }
     RecordBatch::try_from_iter(columns)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 /// Table 1 as CSV (RFC 4180), the `table1` table's columns; values at full precision.

@@ -29,6 +29,8 @@ pub use tables::{Association, Dialogue, Output, Responses, associations, respons
 
 use std::collections::{BTreeMap, HashSet};
 
+use iamm_core::splitmix64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
     #[error("the {table} table has no column `{column}`; expected columns: {expected} (found: {present})")]
@@ -110,14 +112,6 @@ pub fn sample_ids(ids: &[u32], n: usize, seed: u64) -> Vec<u32> {
     v.truncate(take);
     v.sort_unstable();
     v
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// One example as the page shows it.

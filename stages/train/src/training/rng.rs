@@ -2,20 +2,13 @@
 //! that a checkpoint can store it and a resumed run draws exactly what the uninterrupted one
 //! would have drawn.
 
+use iamm_core::splitmix64;
 use serde::{Deserialize, Serialize};
 
 /// xoshiro256** (Blackman & Vigna), seeded through SplitMix64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rng {
     s: [u64; 4],
-}
-
-fn splitmix64(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Rng {
