@@ -10,11 +10,11 @@ const KINDS: &[(&str, &[&str])] = &[
     ("train", &["stages/train/src", "crates/core/src", "crates/plot/src", "src/kinds/train.rs", "src/kinds/model_io.rs"]),
     // Decoding code lives in the train crate and the figure in the plot crate: both shape the outputs.
     ("evaluate", &["stages/evaluate/src", "stages/train/src", "crates/core/src", "crates/text/src", "crates/plot/src", "src/kinds/evaluate.rs", "src/kinds/model_io.rs"]),
-    ("report", &["stages/report/src", "src/kinds/report.rs"]),
+    ("report", &["stages/report/src", "crates/core/src", "src/kinds/report.rs"]),
     ("analysis", &["stages/analysis/src", "stages/train/src", "crates/core/src", "crates/plot/src", "src/kinds/analysis.rs", "src/kinds/model_io.rs"]),
-    ("viewer", &["stages/viewer/src", "src/kinds/viewer.rs", "src/kinds/model_io.rs"]),
-    ("human_eval", &["stages/human_eval/src", "src/kinds/human_eval.rs", "src/kinds/model_io.rs"]),
-    ("human_eval_score", &["stages/human_eval/src", "src/kinds/human_eval.rs", "src/kinds/model_io.rs"]),
+    ("viewer", &["stages/viewer/src", "crates/core/src", "src/kinds/viewer.rs", "src/kinds/model_io.rs"]),
+    ("human_eval", &["stages/human_eval/src", "crates/core/src", "src/kinds/human_eval.rs", "src/kinds/model_io.rs"]),
+    ("human_eval_score", &["stages/human_eval/src", "crates/core/src", "src/kinds/human_eval.rs", "src/kinds/model_io.rs"]),
     ("comet", &["stages/comet/src", "crates/core/src", "crates/text/src", "src/kinds/comet.rs", "src/shards.rs"]),
 ];
 

@@ -71,8 +71,9 @@
 //! through the per-utterance encoders once; the COMET encoder computes only what position 0
 //! needs; the loss runs the generator on non-PAD target positions only; decoding is
 //! incremental (cached keys/values and convolution inputs) and drops rows once they have
-//! produced EOS, token-identical to the reference's full recompute. Tests check each against
-//! the direct computation.
+//! produced EOS, token-identical to the reference's full recompute; a CPU training step
+//! computes the two halves of its batch, each padded as the whole, side by side and adds their
+//! shares of the loss and gradients. Tests check each against the direct computation.
 
 pub mod associations;
 pub mod batch;
