@@ -233,7 +233,51 @@ fn latex_escape(s: &str) -> String {
     out
 }
 
+/// One row of Table 2 as every rendering shows it: ours (`ours` holds the aspect's counts and
+/// test) or the paper's (its Tie derived as 100 − Win − Lose).
+struct Table2Row<'a> {
+    source: String,
+    comparison: String,
+    aspect: &'static str,
+    win: f64,
+    lose: f64,
+    tie: f64,
+    kappa: Option<f64>,
+    ours: Option<&'a AspectResult>,
+}
+
+impl Table2Row<'_> {
+    fn p_text(&self) -> Option<String> {
+        self.ours.map(|a| p_text(a.p_value))
+    }
+}
+
 impl Scores {
+    /// Our rows, then the paper's.
+    fn table2_rows(&self) -> Vec<Table2Row<'_>> {
+        let ours = self.aspects.iter().map(|a| Table2Row {
+            source: self.source(),
+            comparison: self.comparison(),
+            aspect: a.aspect.short(),
+            win: a.win_pct,
+            lose: a.lose_pct,
+            tie: a.tie_pct,
+            kappa: a.kappa,
+            ours: Some(a),
+        });
+        let paper = PAPER_TABLE2.iter().map(|r| Table2Row {
+            source: "paper".into(),
+            comparison: r.comparison.into(),
+            aspect: r.aspect.short(),
+            win: r.win,
+            lose: r.lose,
+            tie: r.tie(),
+            kappa: Some(r.kappa),
+            ours: None,
+        });
+        ours.chain(paper).collect()
+    }
+
     pub fn comparison(&self) -> String {
         format!("{} vs. {}", self.proposed, self.baseline)
     }
@@ -269,30 +313,19 @@ impl Scores {
         let _ = writeln!(s, "**Table 2 (human A/B evaluation).** {}\n", self.describe());
         let _ = writeln!(s, "| Comparison | Aspect | Win | Lose | Tie | κ | p (sign test) | Source |");
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
-        for a in &self.aspects {
+        for row in self.table2_rows() {
+            let dagger = if row.ours.is_some() { "" } else { "†" };
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
-                self.comparison(),
-                a.aspect.short(),
-                a.win_pct,
-                a.lose_pct,
-                a.tie_pct,
-                kappa_text(a.kappa),
-                p_text(a.p_value),
-                self.source()
-            );
-        }
-        for r in &PAPER_TABLE2 {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.1} | {:.1} | {:.1}† | {:.2} | – | paper |",
-                r.comparison,
-                r.aspect.short(),
-                r.win,
-                r.lose,
-                r.tie(),
-                r.kappa
+                "| {} | {} | {:.1} | {:.1} | {:.1}{dagger} | {} | {} | {} |",
+                row.comparison,
+                row.aspect,
+                row.win,
+                row.lose,
+                row.tie,
+                kappa_text(row.kappa),
+                row.p_text().unwrap_or_else(|| "–".into()),
+                row.source
             );
         }
         let _ = writeln!(s, "\n† not printed in the paper: 100 − Win − Lose.");
@@ -306,31 +339,24 @@ impl Scores {
         }
         let _ = writeln!(s, "\\begin{{table}}[t]\n\\centering\n\\begin{{tabular}}{{llrrrrrl}}\n\\hline");
         let _ = writeln!(s, "Comparison & Aspect & Win & Lose & Tie & $\\kappa$ & $p$ & Source \\\\\n\\hline");
-        for a in &self.aspects {
+        let mut ours_done = false;
+        for row in self.table2_rows() {
+            if row.ours.is_none() && !ours_done {
+                ours_done = true;
+                let _ = writeln!(s, "\\hline");
+            }
+            let dagger = if row.ours.is_some() { "" } else { "$^\\dagger$" };
             let _ = writeln!(
                 s,
-                "{} & {} & {:.1} & {:.1} & {:.1} & {} & {} & {} \\\\",
-                latex_escape(&self.comparison()),
-                a.aspect.short(),
-                a.win_pct,
-                a.lose_pct,
-                a.tie_pct,
-                kappa_text(a.kappa),
-                p_text(a.p_value),
-                latex_escape(&self.source())
-            );
-        }
-        let _ = writeln!(s, "\\hline");
-        for r in &PAPER_TABLE2 {
-            let _ = writeln!(
-                s,
-                "{} & {} & {:.1} & {:.1} & {:.1}$^\\dagger$ & {:.2} & -- & paper \\\\",
-                latex_escape(r.comparison),
-                r.aspect.short(),
-                r.win,
-                r.lose,
-                r.tie(),
-                r.kappa
+                "{} & {} & {:.1} & {:.1} & {:.1}{dagger} & {} & {} & {} \\\\",
+                latex_escape(&row.comparison),
+                row.aspect,
+                row.win,
+                row.lose,
+                row.tie,
+                kappa_text(row.kappa),
+                row.p_text().unwrap_or_else(|| "--".into()),
+                latex_escape(&row.source)
             );
         }
         let _ = writeln!(s, "\\hline\n\\end{{tabular}}");
@@ -347,37 +373,35 @@ impl Scores {
         let mut s = String::from(
             "source,comparison,aspect,win,lose,tie,tie_derived,kappa,p_value,win_n,lose_n,tie_n,pairs,annotators,aggregate\n",
         );
-        for a in &self.aspects {
-            let _ = writeln!(
-                s,
-                "{},{},{},{:.4},{:.4},{:.4},false,{},{},{},{},{},{},{},{}",
-                csv_field(&self.source()),
-                csv_field(&self.comparison()),
-                a.aspect.short(),
-                a.win_pct,
-                a.lose_pct,
-                a.tie_pct,
-                a.kappa.map(|k| format!("{k:.6}")).unwrap_or_default(),
-                a.p_value,
-                a.win,
-                a.lose,
-                a.tie,
-                self.pairs,
-                self.annotators.len(),
-                self.aggregate.as_str()
-            );
-        }
-        for r in &PAPER_TABLE2 {
-            let _ = writeln!(
-                s,
-                "paper,{},{},{:.1},{:.1},{:.1},true,{:.2},,,,,,,",
-                csv_field(r.comparison),
-                r.aspect.short(),
-                r.win,
-                r.lose,
-                r.tie(),
-                r.kappa
-            );
+        for row in self.table2_rows() {
+            let (win, lose, tie, tie_derived, rest) = match row.ours {
+                Some(a) => (
+                    format!("{:.4}", row.win),
+                    format!("{:.4}", row.lose),
+                    format!("{:.4}", row.tie),
+                    false,
+                    format!(
+                        "{},{},{},{},{},{},{},{}",
+                        row.kappa.map(|k| format!("{k:.6}")).unwrap_or_default(),
+                        a.p_value,
+                        a.win,
+                        a.lose,
+                        a.tie,
+                        self.pairs,
+                        self.annotators.len(),
+                        self.aggregate.as_str()
+                    ),
+                ),
+                None => (
+                    format!("{:.1}", row.win),
+                    format!("{:.1}", row.lose),
+                    format!("{:.1}", row.tie),
+                    true,
+                    format!("{},,,,,,,", row.kappa.map(|k| format!("{k:.2}")).unwrap_or_default()),
+                ),
+            };
+            let (source, comparison) = (csv_field(&row.source), csv_field(&row.comparison));
+            let _ = writeln!(s, "{source},{comparison},{},{win},{lose},{tie},{tie_derived},{rest}", row.aspect);
         }
         s
     }
@@ -450,40 +474,20 @@ impl Scores {
         use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array};
         use std::sync::Arc;
         let err = |e: arrow_schema::ArrowError| Error::Input(format!("building the score tables: {e}"));
-        let ours = self.aspects.len();
-        let mut source: Vec<String> = vec![self.source(); ours];
-        let mut comparison: Vec<String> = vec![self.comparison(); ours];
-        let mut aspect: Vec<&str> = self.aspects.iter().map(|a| a.aspect.short()).collect();
-        let mut win: Vec<f64> = self.aspects.iter().map(|a| a.win_pct).collect();
-        let mut lose: Vec<f64> = self.aspects.iter().map(|a| a.lose_pct).collect();
-        let mut tie: Vec<f64> = self.aspects.iter().map(|a| a.tie_pct).collect();
-        let mut tie_derived = vec![false; ours];
-        let mut kappa: Vec<Option<f64>> = self.aspects.iter().map(|a| a.kappa).collect();
-        let mut p: Vec<Option<f64>> = self.aspects.iter().map(|a| Some(a.p_value)).collect();
-        let mut simulated = vec![self.label.is_some(); ours];
-        for r in &PAPER_TABLE2 {
-            source.push("paper".into());
-            comparison.push(r.comparison.into());
-            aspect.push(r.aspect.short());
-            win.push(r.win);
-            lose.push(r.lose);
-            tie.push(r.tie());
-            tie_derived.push(true);
-            kappa.push(Some(r.kappa));
-            p.push(None);
-            simulated.push(false);
-        }
+        let rows = self.table2_rows();
+        let col = |f: fn(&Table2Row) -> f64| Float64Array::from_iter_values(rows.iter().map(f));
+        let simulated = self.label.is_some();
         let table2 = RecordBatch::try_from_iter([
-            ("source", Arc::new(StringArray::from(source)) as ArrayRef),
-            ("comparison", Arc::new(StringArray::from(comparison))),
-            ("aspect", Arc::new(StringArray::from(aspect))),
-            ("win", Arc::new(Float64Array::from(win))),
-            ("lose", Arc::new(Float64Array::from(lose))),
-            ("tie", Arc::new(Float64Array::from(tie))),
-            ("tie_derived", Arc::new(BooleanArray::from(tie_derived))),
-            ("kappa", Arc::new(Float64Array::from(kappa))),
-            ("p_value", Arc::new(Float64Array::from(p))),
-            ("simulated", Arc::new(BooleanArray::from(simulated))),
+            ("source", Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.source.as_str()))) as ArrayRef),
+            ("comparison", Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.comparison.as_str())))),
+            ("aspect", Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.aspect)))),
+            ("win", Arc::new(col(|r| r.win))),
+            ("lose", Arc::new(col(|r| r.lose))),
+            ("tie", Arc::new(col(|r| r.tie))),
+            ("tie_derived", Arc::new(rows.iter().map(|r| Some(r.ours.is_none())).collect::<BooleanArray>())),
+            ("kappa", Arc::new(rows.iter().map(|r| r.kappa).collect::<Float64Array>())),
+            ("p_value", Arc::new(rows.iter().map(|r| r.ours.map(|a| a.p_value)).collect::<Float64Array>())),
+            ("simulated", Arc::new(rows.iter().map(|r| Some(simulated && r.ours.is_some())).collect::<BooleanArray>())),
         ])
         .map_err(err)?;
         let j = &self.judgements;
