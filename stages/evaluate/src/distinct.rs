@@ -64,6 +64,11 @@ impl DistinctIndex {
         self.vocab
     }
 
+    /// Dist-n of the whole corpus: [`distinct_n`] without another pass over the text.
+    pub fn ratio(&self) -> f64 {
+        ratio(self.vocab, self.grams.iter().map(Vec::len).sum())
+    }
+
     /// Dist-n ratio of the responses at `sample` (indices, repeats allowed).
     pub fn ratio_of(&mut self, sample: &[usize]) -> f64 {
         self.round = self.round.wrapping_add(1);
@@ -141,6 +146,7 @@ mod tests {
         for n in 1..=2 {
             let mut index = DistinctIndex::new(&r, n);
             assert_eq!(index.distinct(), distinct_counts(&r, n).0);
+            assert_eq!(index.ratio(), distinct_n(&r, n));
             for sample in [vec![0, 1, 2, 3, 4], vec![0, 0, 0], vec![2, 2, 3], vec![4], vec![1, 3, 1, 0]] {
                 let picked: Vec<Vec<String>> = sample.iter().map(|&i| r[i].clone()).collect();
                 assert_eq!(index.ratio_of(&sample), distinct_n(&picked, n), "n={n} sample={sample:?}");

@@ -187,11 +187,13 @@ pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptio
     let bleu = bleu::corpus_bleu(&hyps, &refs).map(|b| b * 100.0);
     let n = responses.len();
 
+    // One n-gram pass serves both Dist-n and its bootstrap resamples.
+    let mut d1 = DistinctIndex::new(dist_tokens, 1);
+    let mut d2 = DistinctIndex::new(dist_tokens, 2);
+    let (dist1, dist2) = (d1.ratio() * 100.0, d2.ratio() * 100.0);
     let (mut acc_ci, mut dist1_ci, mut dist2_ci) = (None, None, None);
     if opts.bootstrap > 0 {
         let correct: Vec<bool> = gold.iter().zip(&pred).map(|(g, p)| g == p).collect();
-        let mut d1 = DistinctIndex::new(dist_tokens, 1);
-        let mut d2 = DistinctIndex::new(dist_tokens, 2);
         let mut resampler = Resampler::new(n, opts.seed);
         let mut sample = Vec::with_capacity(n);
         let (mut accs, mut dist1s, mut dist2s) = (Vec::new(), Vec::new(), Vec::new());
@@ -211,8 +213,8 @@ pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptio
         acc_example: scores::accuracy_example(&gold, &pred),
         ppl: scores::ppl_reference(&nll, &tokens),
         ppl_corpus: scores::ppl_corpus(&nll, &tokens),
-        dist1: distinct::distinct_n(dist_tokens, 1) * 100.0,
-        dist2: distinct::distinct_n(dist_tokens, 2) * 100.0,
+        dist1,
+        dist2,
         bleu,
         avg_len: hyps.iter().map(Vec::len).sum::<usize>() as f64 / n as f64,
         examples: n,
