@@ -1,20 +1,47 @@
-//! Content hashes of input files and folders, remembered by (path, size, mtime) so that
-//! big inputs are read once and a no-op run only stats them.
+//! Content hashes of input files, folders and published artifact files, remembered by what
+//! `stat` says of each file so that big files are read once and a no-op run only stats them.
+//!
+//! The memo trusts a hash while the file's (device, inode, size, mtime, ctime) are unchanged,
+//! as git's index does: tools that restore an mtime (`touch -r`, `tar`, `rsync -t`, `cp -p`)
+//! cannot restore the ctime, which the kernel sets on every change of content or metadata.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, PartialEq)]
 struct MemoEntry {
-    size: u64,
-    mtime_ns: u128,
+    #[serde(flatten)]
+    stamp: Stamp,
     hash: String,
+}
+
+/// What `stat` says of a file; any change means its content may have changed.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Debug)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    pub fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 pub struct HashMemo {
@@ -68,23 +95,32 @@ impl HashMemo {
         Ok(Hashed { hash: hasher.finalize().to_hex().to_string(), bytes })
     }
 
-    fn hash_file(&mut self, path: &Path, meta: &fs::Metadata) -> Result<Hashed> {
-        let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let size = meta.len();
+    /// The content hash of one file, read only when its stamp changed since it was last hashed.
+    pub fn hash_file(&mut self, path: &Path, meta: &fs::Metadata) -> Result<Hashed> {
+        let key = memo_key(path);
+        let stamp = Stamp::of(meta);
         if let Some(e) = self.entries.get(&key)
-            && e.size == size && e.mtime_ns == mtime_ns {
-                return Ok(Hashed { hash: e.hash.clone(), bytes: size });
-            }
+            && e.stamp == stamp
+        {
+            return Ok(Hashed { hash: e.hash.clone(), bytes: stamp.size });
+        }
         let hash = hash_file_content(path)?;
-        self.entries.insert(key, MemoEntry { size, mtime_ns, hash: hash.clone() });
+        self.remember(path, stamp, &hash);
+        Ok(Hashed { hash, bytes: stamp.size })
+    }
+
+    /// Records a hash computed elsewhere (while publishing) for the file as `stat` saw it.
+    pub fn remember(&mut self, path: &Path, stamp: Stamp, hash: &str) {
+        self.entries.insert(memo_key(path), MemoEntry { stamp, hash: hash.to_string() });
         self.dirty = true;
-        Ok(Hashed { hash, bytes: size })
+    }
+
+    /// Forgets every file under `dir` (after it was deleted), so the memo does not grow forever.
+    pub fn forget_under(&mut self, dir: &Path) {
+        let prefix = format!("{}/", memo_key(dir));
+        let before = self.entries.len();
+        self.entries.retain(|k, _| !k.starts_with(&prefix));
+        self.dirty |= self.entries.len() != before;
     }
 
     /// Writes the memo back (atomically) if anything was hashed.
@@ -102,6 +138,10 @@ impl HashMemo {
         }
         self.dirty = false;
     }
+}
+
+fn memo_key(path: &Path) -> String {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
 pub fn hash_file_content(path: &Path) -> Result<String> {
@@ -161,5 +201,21 @@ mod tests {
         // The folder hash covers its files (hidden files such as the memo are not).
         fs::write(dir.path().join("b.csv"), "x").unwrap();
         assert_ne!(again.hash_path(dir.path()).unwrap().hash, d1.hash);
+    }
+
+    #[test]
+    fn an_edit_with_its_mtime_restored_is_detected() {
+        // What `touch -r`, `tar -x`, `rsync -t` and `cp -p` do: same size, the old mtime.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.csv");
+        fs::write(&f, "hello").unwrap();
+        let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+        let mut memo = HashMemo::load(dir.path().join(".memo.json"));
+        let h1 = memo.hash_path(&f).unwrap().hash;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&f, "jello").unwrap();
+        fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(fs::metadata(&f).unwrap().modified().unwrap(), mtime);
+        assert_ne!(memo.hash_path(&f).unwrap().hash, h1, "the ctime moved, so the file is read again");
     }
 }

@@ -1,4 +1,5 @@
-//! `clean` and `gc`: removing artifacts, always under the workspace lock.
+//! `clean`, `gc` and `verify`: removing and checking artifacts, always under the workspace
+//! lock. Nothing outside the store is ever deleted (see `Store::discard`).
 
 use std::collections::HashSet;
 
@@ -7,22 +8,32 @@ use anyhow::{Result, bail};
 use crate::lock::WorkspaceLock;
 use crate::workspace::Workspace;
 
-pub fn clean(ws: &Workspace, stages: &[String], all: bool) -> Result<()> {
+pub fn clean(ws: &mut Workspace, stages: &[String], all: bool) -> Result<()> {
     if stages.is_empty() && !all {
         bail!("say which stages to clean (`iamm-pipe clean tokenize`), or `--all` for every artifact");
+    }
+    let unknown: Vec<&String> = stages.iter().filter(|s| !ws.pipeline.stages.contains_key(*s)).collect();
+    if !unknown.is_empty() {
+        bail!(
+            "no stage {} in {}; `clean` takes the names of its stages ({}) or `--all`. Artifacts \
+             of stages no longer in the pipeline go with `iamm-pipe gc`",
+            unknown.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+            ws.pipeline.file.display(),
+            ws.pipeline.topo_order().join(", ")
+        );
     }
     let _lock = WorkspaceLock::acquire(&ws.store.root, true)?;
     let names: Vec<String> = if all { ws.store.stages_on_disk() } else { stages.to_vec() };
     for name in names {
-        let dir = ws.store.root.join(&name);
-        if dir.exists() {
-            let n = ws.store.all(&name).len();
-            std::fs::remove_dir_all(&dir)?;
-            println!("removed {n} artifact(s) of `{name}`");
-        } else {
+        let n = ws.store.all(&name).len();
+        if std::fs::symlink_metadata(ws.store.root.join(&name)).is_err() {
             println!("`{name}` has no artifacts");
+            continue;
         }
+        ws.store.discard(&name, None, &mut ws.memo)?;
+        println!("removed {n} artifact(s) of `{name}`");
     }
+    ws.memo.save();
     Ok(())
 }
 
@@ -50,18 +61,52 @@ pub fn gc(ws: &mut Workspace, dry_run: bool, overrides: &[String]) -> Result<()>
                 kept += 1;
                 continue;
             }
-            bytes += a.manifest.tables.values().map(|t| t.bytes).sum::<u64>();
+            bytes += a.manifest.content.values().map(|f| f.bytes).sum::<u64>();
             println!("{} {stage}/{}", if dry_run { "would remove" } else { "removed" }, a.manifest.key);
             if !dry_run {
-                std::fs::remove_dir_all(&a.dir)?;
+                ws.store.discard(&stage, Some(&a.manifest.key), &mut ws.memo)?;
             }
             removed += 1;
         }
     }
+    ws.memo.save();
     println!(
         "gc: {removed} unreferenced artifact(s) ({:.1} MB) {}, {kept} kept, {swept} interrupted leftovers removed",
         bytes as f64 / 1e6,
         if dry_run { "would be removed" } else { "removed" }
     );
     Ok(())
+}
+
+/// Reads every file of every artifact of `stages` (default: all) and compares it with the
+/// hash its manifest recorded. Returns whether all were intact.
+pub fn verify(ws: &mut Workspace, stages: &[String]) -> Result<bool> {
+    let names = if stages.is_empty() { ws.store.stages_on_disk() } else { stages.to_vec() };
+    let (mut intact, mut damaged, mut bytes) = (0, 0, 0u64);
+    for stage in &names {
+        if !ws.pipeline.stages.contains_key(stage) && !ws.store.stages_on_disk().contains(stage) {
+            bail!("no stage `{stage}` in {} and no artifacts of that name", ws.pipeline.file.display());
+        }
+        for a in ws.store.all(stage) {
+            let problems = ws.store.check(&a, &mut ws.memo, true);
+            if problems.is_empty() {
+                intact += 1;
+                bytes += a.manifest.content.values().map(|f| f.bytes).sum::<u64>();
+                println!("ok       {stage}/{} ({} files)", a.manifest.key, a.manifest.content.len());
+            } else {
+                damaged += 1;
+                println!("DAMAGED  {stage}/{}", a.manifest.key);
+                for p in problems {
+                    println!("         - {p}");
+                }
+            }
+        }
+    }
+    ws.memo.save();
+    println!(
+        "verify: {intact} artifact(s) intact ({:.1} MB read), {damaged} damaged{}",
+        bytes as f64 / 1e6,
+        if damaged > 0 { "; `iamm-pipe run` rebuilds the current ones, `iamm-pipe gc` drops the rest" } else { "" }
+    );
+    Ok(damaged == 0)
 }

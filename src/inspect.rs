@@ -18,7 +18,10 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
         let (state, key, reasons, dir) = match p {
             Err(e) => ("blocked", Value::Null, vec![format!("{e:#}")], Value::Null),
             Ok(p) => match ws.store.load(name, &p.key) {
-                Some(a) => ("fresh", json!(p.key), vec![], json!(a.dir.display().to_string())),
+                Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
+                    problems if problems.is_empty() => ("fresh", json!(p.key), vec![], json!(a.dir.display().to_string())),
+                    problems => ("damaged", json!(p.key), problems, json!(a.dir.display().to_string())),
+                },
                 None => match ws.store.all(name).first() {
                     Some(prev) => (
                         "stale",
@@ -33,14 +36,17 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
         all_fresh &= state == "fresh";
         rows.push(json!({"stage": name, "state": state, "key": key, "reasons": reasons, "artifact": dir}));
     }
+    ws.memo.save();
     if as_json {
         println!("{}", serde_json::to_string_pretty(&json!({"profile": ws.profile, "stages": rows}))?);
     } else {
+        // Stage names line up in one column however long they are.
+        let width = rows.iter().map(|r| r["stage"].as_str().unwrap_or("").len()).max().unwrap_or(0).max(12);
         for r in &rows {
             let key = r["key"].as_str().unwrap_or("-");
-            println!("{:<12} {:<8} {key}", r["stage"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""));
+            println!("{:<width$} {:<8} {key}", r["stage"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""));
             for why in r["reasons"].as_array().into_iter().flatten() {
-                println!("             - {}", why.as_str().unwrap_or(""));
+                println!("{:width$}  - {}", "", why.as_str().unwrap_or(""));
             }
         }
     }
@@ -72,12 +78,29 @@ pub fn dag(ws: &Workspace, dot: bool) {
 pub(crate) fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
     let planned = ws.plan_targets(&[stage.to_string()])?;
     if let Some(Ok(p)) = planned.get(stage)
-        && let Some(a) = ws.store.load(stage, &p.key) {
-            return Ok((a, true));
-        }
+        && let Some(a) = ws.store.load(stage, &p.key)
+    {
+        warn_if_damaged(ws, &a);
+        return Ok((a, true));
+    }
     match ws.store.all(stage).into_iter().next() {
-        Some(a) => Ok((a, false)),
+        Some(a) => {
+            warn_if_damaged(ws, &a);
+            Ok((a, false))
+        }
         None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {stage}`"),
+    }
+}
+
+fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
+    let problems = ws.store.check(a, &mut ws.memo, false);
+    ws.memo.save();
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: {} is damaged ({}); `iamm-pipe run` rebuilds it",
+            a.dir.display(),
+            problems.join("; ")
+        );
     }
 }
 

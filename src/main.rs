@@ -68,10 +68,16 @@ enum Command {
         /// Fail at once instead of waiting when another run holds the workspace.
         #[arg(long)]
         no_wait: bool,
+        /// Stop with an error instead of rebuilding a cached artifact whose files are damaged.
+        #[arg(long)]
+        no_rebuild: bool,
     },
-    /// Fresh / stale / missing for each stage, and why. Exit code 1 when anything is not fresh.
+    /// Fresh / stale / damaged / missing for each stage, and why. Exit code 1 when anything is
+    /// not fresh.
     Status {
+        /// Stage names [default: all].
         stages: Vec<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +89,7 @@ enum Command {
     },
     /// A stage's artifact: manifest, schemas, row counts, first rows.
     Show {
+        /// The stage whose artifact to show.
         stage: String,
         /// Print the manifest as JSON (table paths made absolute).
         #[arg(long)]
@@ -105,16 +112,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Delete all artifacts of the named stages.
+    /// Delete all artifacts of the named stages (names of the pipeline's stages only).
     Clean {
+        /// Stage names of the pipeline.
         stages: Vec<String>,
+        /// Delete every stage's artifacts.
         #[arg(long)]
         all: bool,
     },
     /// Delete artifacts that no profile of the pipeline uses, and leftovers of interrupted runs.
     Gc {
+        /// List what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Read every file of the stored artifacts and check it against the hash recorded when it
+    /// was published. Exit code 1 when anything is damaged.
+    Verify {
+        /// Stage names [default: every stage in the store].
+        stages: Vec<String>,
     },
 }
 
@@ -124,6 +140,12 @@ fn main() -> ExitCode {
     // SAFETY: restores the default disposition of one signal before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // ONNX Runtime looks up a telemetry host unless told not to (its API switch alone did
+    // not stop that in 1.32): iamm-pipe opens no connection it was not asked for.
+    // SAFETY: no other thread exists yet to read the environment concurrently.
+    unsafe {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
     }
     iamm_train::cpu::configure();
     let cli = Cli::parse();
@@ -151,8 +173,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait } => {
-            runner::run(&mut ws, &RunOptions { targets: stages, force, dry_run, wait: !no_wait })?;
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild } => {
+            runner::run(&mut ws, &RunOptions { targets: stages, force, dry_run, wait: !no_wait, no_rebuild })?;
         }
         Command::Status { stages, json } => {
             if !inspect::status(&mut ws, &stages, json)? {
@@ -166,8 +188,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Some(_) => unreachable!("clap takes exactly two values"),
             None => report_cmd::show(&mut ws, stage.as_deref(), json)?,
         },
-        Command::Clean { stages, all } => housekeeping::clean(&ws, &stages, all)?,
+        Command::Clean { stages, all } => housekeeping::clean(&mut ws, &stages, all)?,
         Command::Gc { dry_run } => housekeeping::gc(&mut ws, dry_run, &cli.view.params)?,
+        Command::Verify { stages } => {
+            if !housekeeping::verify(&mut ws, &stages)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Stages => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

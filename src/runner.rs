@@ -2,14 +2,15 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use rayon::prelude::*;
 
+use crate::hashing::HashMemo;
 use crate::lock::{WorkspaceLock, unix_now_ms};
 use crate::plan::{PlannedStage, explain_change};
 use crate::stage::StageContext;
-use crate::store::{Artifact, Manifest, write_table};
+use crate::store::{Artifact, Manifest, Store, write_table};
 use crate::workspace::Workspace;
 
 pub struct RunOptions {
@@ -17,6 +18,13 @@ pub struct RunOptions {
     pub force: bool,
     pub dry_run: bool,
     pub wait: bool,
+    /// A damaged cached artifact is an error instead of being rebuilt.
+    pub no_rebuild: bool,
+}
+
+/// A cached artifact whose files no longer match their published hashes.
+fn damage_note(problems: &[String]) -> String {
+    format!("damaged: {}", problems.join("; "))
 }
 
 pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
@@ -30,8 +38,11 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     if opts.dry_run {
         for p in &plan {
             let state = match ws.store.load(&p.name, &p.key) {
-                Some(_) if !forced(&p.name) => "cached".to_string(),
-                Some(_) => "would run (forced)".to_string(),
+                Some(_) if forced(&p.name) => "would run (forced)".to_string(),
+                Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
+                    problems if problems.is_empty() => "cached".to_string(),
+                    problems => format!("would run: {}", damage_note(&problems)),
+                },
                 None => match ws.store.all(&p.name).first() {
                     Some(prev) => format!(
                         "would run: {}",
@@ -42,6 +53,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
             };
             println!("{:<w$} {:<20} {state}", p.name, p.key, w = width);
         }
+        ws.memo.save();
         return Ok(());
     }
 
@@ -51,16 +63,37 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     let mut done: Vec<(String, Artifact)> = Vec::new();
     let (mut ran, mut cached) = (0, 0);
     for p in &plan {
-        let artifact = match ws.store.load(&p.name, &p.key) {
+        let reusable = match ws.store.load(&p.name, &p.key) {
             Some(a) if !forced(&p.name) => {
+                let problems = ws.store.check(&a, &mut ws.memo, false);
+                if problems.is_empty() {
+                    Some(a)
+                } else if opts.no_rebuild {
+                    ws.memo.save();
+                    bail!(
+                        "stage `{}`: its artifact {} is {}; run without --no-rebuild to rebuild it",
+                        p.name,
+                        a.dir.display(),
+                        damage_note(&problems)
+                    );
+                } else {
+                    eprintln!("  {}: {}; rebuilding it", p.name, damage_note(&problems));
+                    None
+                }
+            }
+            _ => None,
+        };
+        let artifact = match reusable {
+            Some(a) => {
                 cached += 1;
                 println!("  cached  {:<w$} {}", p.name, a.manifest.summary, w = width);
                 a
             }
-            _ => {
+            None => {
                 ran += 1;
-                let a = run_stage(ws, p, &done, &progress)
-                    .map_err(|e| anyhow!("stage `{}` failed: {e:#}", p.name))?;
+                let a = run_stage(&ws.store, &mut ws.memo, p, &done, &progress);
+                ws.memo.save();
+                let a = a.map_err(|e| anyhow!("stage `{}` failed: {e:#}", p.name))?;
                 println!(
                     "  ran     {:<w$} {:>7.2}s  {}",
                     p.name,
@@ -73,6 +106,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
         };
         done.push((p.name.clone(), artifact));
     }
+    ws.memo.save();
     println!(
         "{} stage(s): {ran} ran, {cached} cached, in {:.2}s. Outputs: {}/<stage>/<key>/ \
          (`iamm-pipe show STAGE` prints one)",
@@ -84,13 +118,14 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
 }
 
 fn run_stage(
-    ws: &Workspace,
+    store: &Store,
+    memo: &mut HashMemo,
     p: &PlannedStage,
     done: &[(String, Artifact)],
     progress: &MultiProgress,
 ) -> Result<Artifact> {
     let started = Instant::now();
-    let tmp = ws.store.begin(&p.name, &p.key)?;
+    let tmp = store.begin(&p.name, &p.key)?;
     let result = (|| {
         let upstream = p
             .deps
@@ -102,7 +137,7 @@ fn run_stage(
                     .with_context(|| format!("upstream `{d}` has no artifact"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let rows = ws.store.root.join(".rows");
+        let rows = store.root.join(".rows");
         let ctx = StageContext {
             stage: &p.name,
             key: &p.key,
@@ -139,10 +174,11 @@ fn run_stage(
             key_parts: p.parts.clone(),
             tables,
             files,
+            content: Default::default(),
             stats: output.stats,
             summary: output.summary,
         };
-        ws.store.publish(&tmp, manifest)
+        store.publish(&tmp, manifest, memo)
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -1,10 +1,13 @@
 //! The artifact store: `artifacts/<stage>/<key>/` folders holding Parquet tables and a
 //! manifest, written in a temporary folder and renamed into place only when complete.
+//! The manifest records a blake3 hash of every file, checked before an artifact is reused.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
@@ -16,9 +19,14 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::hashing::{HashMemo, Stamp, hash_file_content};
+
 /// Bumped when the artifact layout changes, so old artifacts are not trusted.
-pub const STORE_FORMAT: u32 = 1;
+/// 2: the manifest carries a content hash of every file (`content`).
+pub const STORE_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
+/// Where removed folders go before they are deleted (see `Store::discard`).
+const TRASH: &str = ".trash";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InputInfo {
@@ -83,8 +91,17 @@ pub struct Manifest {
     /// Other published files (name -> bytes), e.g. model weights.
     #[serde(default)]
     pub files: IndexMap<String, u64>,
+    /// Every file of the artifact but the manifest (tables included), by relative path.
+    #[serde(default)]
+    pub content: IndexMap<String, FileDigest>,
     pub stats: Value,
     pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileDigest {
+    pub bytes: u64,
+    pub blake3: String,
 }
 
 pub struct Artifact {
@@ -119,7 +136,12 @@ impl Store {
     }
 
     /// A published artifact, or `None` (a folder without a readable manifest is not one).
+    /// Its files are not checked here: see `check`.
     pub fn load(&self, stage: &str, key: &str) -> Option<Artifact> {
+        // Keys come from users too (`STAGE@KEY`): only a plain hex name is a key.
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) || check_stage_name(stage).is_err() {
+            return None;
+        }
         let dir = self.artifact_dir(stage, key);
         let manifest = read_manifest(&dir.join(MANIFEST)).ok()?;
         (manifest.key == key).then_some(Artifact { dir, manifest })
@@ -150,9 +172,18 @@ impl Store {
         Ok(dir)
     }
 
-    /// Writes the manifest last, then renames the folder into place (replacing an older
-    /// artifact with the same key only after the new one is complete).
-    pub fn publish(&self, tmp: &Path, manifest: Manifest) -> Result<Artifact> {
+    /// Hashes every file, writes the manifest last, then renames the folder into place
+    /// (replacing an older artifact with the same key only after the new one is complete).
+    /// The hashes go into `memo` too, so that checking the fresh artifact reads nothing.
+    pub fn publish(&self, tmp: &Path, mut manifest: Manifest, memo: &mut HashMemo) -> Result<Artifact> {
+        let mut stamps = Vec::new();
+        for rel in files_under(tmp)? {
+            let path = tmp.join(&rel);
+            let meta = fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let blake3 = hash_file_content(&path)?;
+            stamps.push((rel.clone(), Stamp::of(&meta), blake3.clone()));
+            manifest.content.insert(rel, FileDigest { bytes: meta.len(), blake3 });
+        }
         write_json_atomic(&tmp.join(MANIFEST), &manifest)?;
         sync_dir(tmp);
         let dest = self.artifact_dir(&manifest.stage, &manifest.key);
@@ -168,36 +199,136 @@ impl Store {
         if let Some(parent) = dest.parent() {
             sync_dir(parent);
         }
+        // Renaming the folder leaves its files' inodes and stamps as they were.
+        for (rel, stamp, hash) in stamps {
+            memo.remember(&dest.join(rel), stamp, &hash);
+        }
         Ok(Artifact { dir: dest, manifest })
     }
 
-    /// Removes leftovers of interrupted runs; call only while holding the workspace lock.
-    pub fn sweep_temporaries(&self) -> usize {
-        let mut removed = 0;
-        for stage_dir in fs::read_dir(&self.root).into_iter().flatten().flatten() {
-            if !stage_dir.path().is_dir() {
+    /// What is wrong with an artifact's files, one problem per entry (none: intact). A file
+    /// whose stamp the memo knows is not read again unless `reread`.
+    pub fn check(&self, a: &Artifact, memo: &mut HashMemo, reread: bool) -> Vec<String> {
+        let m = &a.manifest;
+        let mut problems = Vec::new();
+        let listed = m.tables.values().map(|t| &t.path).chain(m.files.keys());
+        for name in listed {
+            // A listed folder (human_eval's `sheets/`) is covered by the files in it.
+            let folder = format!("{name}/");
+            if !m.content.keys().any(|rel| rel == name || rel.starts_with(&folder)) {
+                problems.push(format!("`{name}` has no content hash in the manifest"));
+            }
+        }
+        for (rel, want) in &m.content {
+            let path = a.dir.join(rel);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => meta,
+                Ok(_) => {
+                    problems.push(format!("`{rel}` is no longer a plain file"));
+                    continue;
+                }
+                Err(_) => {
+                    problems.push(format!("`{rel}` is missing"));
+                    continue;
+                }
+            };
+            if meta.len() != want.bytes {
+                problems.push(format!("`{rel}` has {} bytes, {} were published", meta.len(), want.bytes));
                 continue;
             }
-            for e in fs::read_dir(stage_dir.path()).into_iter().flatten().flatten() {
+            let got = if reread {
+                hash_file_content(&path).inspect(|h| memo.remember(&path, Stamp::of(&meta), h))
+            } else {
+                memo.hash_file(&path, &meta).map(|h| h.hash)
+            };
+            match got {
+                Ok(h) if h == want.blake3 => {}
+                Ok(_) => problems.push(format!("`{rel}` is damaged: its content differs from what was published")),
+                Err(e) => problems.push(format!("`{rel}` cannot be read: {e:#}")),
+            }
+        }
+        problems
+    }
+
+    /// Removes `artifacts/<stage>` (`entry` = None) or `artifacts/<stage>/<entry>`. Only a
+    /// direct child of the store can go: names are checked, and a symbolic link is removed as
+    /// a link, never followed. The folder is first renamed into `artifacts/.trash/`, so an
+    /// interrupted removal never leaves a half-deleted folder that looks like an artifact.
+    pub fn discard(&self, stage: &str, entry: Option<&str>, memo: &mut HashMemo) -> Result<()> {
+        check_stage_name(stage)?;
+        let stage_dir = self.root.join(stage);
+        let meta = fs::symlink_metadata(&stage_dir)
+            .with_context(|| format!("{} does not exist", stage_dir.display()))?;
+        if !meta.is_dir() {
+            bail!(
+                "{} is not a folder of the store (a symbolic link or a file); iamm-pipe deletes                  nothing outside {}: remove it yourself",
+                stage_dir.display(),
+                self.root.display()
+            );
+        }
+        let target = match entry {
+            None => stage_dir,
+            Some(name) => {
+                if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                    bail!("`{name}` is not an entry of {}", stage_dir.display());
+                }
+                stage_dir.join(name)
+            }
+        };
+        memo.forget_under(&target);
+        let trash = self.root.join(TRASH);
+        fs::create_dir_all(&trash).with_context(|| format!("cannot create {}", trash.display()))?;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let parked = trash.join(format!("{stage}-{}-{n}", std::process::id()));
+        fs::rename(&target, &parked).with_context(|| format!("cannot remove {}", target.display()))?;
+        remove_entry(&parked).with_context(|| format!("cannot delete {}", parked.display()))
+    }
+
+    /// Removes leftovers of interrupted runs (temporary artifact folders, half-written
+    /// row-cache shards and checkpoints, half-removed folders); call only while holding the
+    /// workspace lock.
+    pub fn sweep_temporaries(&self) -> usize {
+        let leftover = |name: &str| name.starts_with(".tmp-") || name.starts_with(".old-");
+        let mut removed = 0;
+        let mut sweep = |dir: &Path, all: bool| {
+            for e in fs::read_dir(dir).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if (name.starts_with(".tmp-") || name.starts_with(".old-"))
-                    && fs::remove_dir_all(e.path()).is_ok()
-                {
+                if (all || leftover(&name)) && remove_entry(&e.path()).is_ok() {
                     removed += 1;
                 }
+            }
+        };
+        sweep(&self.root.join(TRASH), true);
+        for stage_dir in self.real_subdirs(&self.root) {
+            sweep(&stage_dir, false);
+        }
+        // Row caches: `.rows/<kind>/<key>/` (comet shards, train checkpoints).
+        for kind_dir in self.real_subdirs(&self.root.join(".rows")) {
+            for cache in self.real_subdirs(&kind_dir) {
+                sweep(&cache, false);
             }
         }
         removed
     }
 
-    /// Stage folders present on disk.
-    pub fn stages_on_disk(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.root)
+    /// Sub-folders of `dir` that are folders themselves, not links to elsewhere.
+    fn real_subdirs(&self, dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Stage folders present on disk (real folders, not links).
+    pub fn stages_on_disk(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .real_subdirs(&self.root)
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
             .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
@@ -219,6 +350,35 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Deletes a file, a link (not what it points to) or a folder with everything in it.
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) }
+}
+
+/// Every file under `dir` but the manifest, as sorted relative paths with `/`.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let e = e?;
+            let path = e.path();
+            if e.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                if rel != MANIFEST {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(f) = fs::File::open(dir) {
         let _ = f.sync_all();
@@ -234,8 +394,10 @@ pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableI
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .build();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-    writer.write(batch)?;
-    writer.close()?;
+    writer
+        .write(batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), plain_io_error(&e)))?;
     let bytes = fs::metadata(&path)?.len();
     Ok(TableInfo {
         path: file_name,
@@ -243,6 +405,14 @@ pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableI
         bytes,
         schema: describe_schema(batch.schema().as_ref()),
     })
+}
+
+/// The I/O error under a Parquet error, said once ("No space left on device (os error 28)").
+fn plain_io_error(e: &parquet::errors::ParquetError) -> String {
+    match e {
+        parquet::errors::ParquetError::External(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
 }
 
 pub fn describe_schema(schema: &arrow_schema::Schema) -> Vec<Column> {
@@ -285,4 +455,22 @@ pub fn check_stage_name(name: &str) -> Result<()> {
         bail!("stage name {name:?} may only use letters, digits, `_` and `-`");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array};
+
+    #[test]
+    fn a_full_disk_names_the_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // Writes to /dev/full fail with ENOSPC, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("t.parquet")).unwrap();
+        let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..100_000));
+        let batch = RecordBatch::try_from_iter([("v", values)]).unwrap();
+        let err = format!("{:#}", write_table(dir.path(), "t", &batch).unwrap_err());
+        assert!(err.contains(&format!("cannot write {}", dir.path().join("t.parquet").display())), "{err}");
+        assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    }
 }
