@@ -145,16 +145,29 @@ impl StageKind for Evaluate {
         let words = vocab_words(ctx, cfg.vocab_size).with_context(|| format!("the model of stage `{train_stage}`"))?;
 
         let batch_size = p.int("batch_size")? as usize;
+        // The encoders and the decoder read the model's timing table: check before decoding.
+        let batching = iamm_train::limits::Batching::Consecutive(batch_size);
+        super::train::check_lengths("examples_test", &table, &examples, cfg.max_positions, batching)?;
+        if opts.max_new_tokens > cfg.max_positions {
+            bail!(
+                "param `max_new_tokens` is {}, but the model's decoder has {} positions (its timing table, \
+                 IammConfig::max_positions); set it to {} or less",
+                opts.max_new_tokens,
+                cfg.max_positions,
+                cfg.max_positions
+            );
+        }
         let bar = ctx.bar(examples.len() as u64, "decoding", "ex");
         let started = Instant::now();
         let mut responses = Vec::with_capacity(examples.len());
         for (b, chunk) in examples.chunks(batch_size).enumerate() {
             let refs: Vec<&Example> = chunk.iter().collect();
-            let batch = collate(&refs, &device)?;
+            let candle = super::train::candle_error;
+            let batch = collate(&refs, &device).map_err(candle)?;
             // One encoding serves both: it costs about as much as greedy decoding.
-            let encoded = model.encode(&batch)?;
-            let scores = iamm_train::decode::score_encoded(&model, &batch, &encoded)?;
-            let generated = iamm_train::decode::generate_encoded(&model, &batch, &encoded, &opts)?;
+            let encoded = model.encode(&batch).map_err(candle)?;
+            let scores = iamm_train::decode::score_encoded(&model, &batch, &encoded).map_err(candle)?;
+            let generated = iamm_train::decode::generate_encoded(&model, &batch, &encoded, &opts).map_err(candle)?;
             for (i, (ex, (s, ids))) in chunk.iter().zip(scores.iter().zip(&generated)).enumerate() {
                 let row = b * batch_size + i;
                 responses.push(Response {

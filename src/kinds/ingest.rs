@@ -78,7 +78,29 @@ impl StageKind for Ingest {
             .iter()
             .map(|b| json!({"file": b.file, "line": b.line, "problem": b.problem}))
             .collect();
+        let shared = &ingested.shared_conv_ids;
         let mut summary = format!("{dialogues} dialogues, {examples} examples");
+        if !shared.is_empty() {
+            // Kept (the splits are the data's), but a conversation in train and test leaks.
+            let message = format!(
+                "warning: {} conv_id(s) appear in more than one split, e.g. {}; the splits are kept as they are, \
+                 but a conversation in both train and test inflates test scores (all listed in `iamm-pipe show {}`, \
+                 `stats.shared_conv_ids`)",
+                shared.len(),
+                shared[0],
+                ctx.stage
+            );
+            ctx.progress.suspend(|| eprintln!("{message}"));
+            summary.push_str(&format!(", {} conv_id(s) in two splits", shared.len()));
+        }
+        let shared_json: Vec<_> = shared
+            .iter()
+            .map(|c| {
+                let places: Vec<_> =
+                    c.places.iter().map(|(split, file, line)| json!({"split": split, "file": file, "line": line})).collect();
+                json!({"conv_id": c.conv_id, "places": places})
+            })
+            .collect();
         if !skipped.is_empty() {
             summary.push_str(&format!(", {} bad lines skipped (see `iamm-pipe show {}`)", skipped.len(), ctx.stage));
         }
@@ -88,6 +110,7 @@ impl StageKind for Ingest {
                 "source": source_json,
                 "splits": counts,
                 "skipped_lines": {"count": skipped.len(), "lines": skipped},
+                "shared_conv_ids": {"count": shared_json.len(), "conv_ids": shared_json},
             }),
             summary,
         })

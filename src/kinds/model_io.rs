@@ -30,7 +30,7 @@ pub fn device(p: &Params) -> Result<Device> {
 /// The model a train stage published (`model.safetensors` + `config.json` in its artifact).
 pub fn load_trained(train: &Artifact, device: &Device) -> Result<Iamm> {
     iamm_train::load_model(&train.dir.join("model.safetensors"), &train.dir.join("config.json"), device)
-        .map_err(|e| anyhow!("loading the trained model: {e}"))
+        .map_err(|e| anyhow!("loading the trained model: {}", iamm_train::errors::message(&e)))
 }
 
 /// Token strings by id from the tokenize dep's `vocab` table, checked against the model's size.

@@ -28,7 +28,15 @@ static PARAMS: &[ParamSpec] = &[
         name: "vectors",
         ty: OPTIONAL_PATH,
         default: Some("null"),
-        help: "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt)",
+        help: "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt); \
+               a word2vec header line is skipped, non-finite values are errors, a repeated word uses its last line",
+    },
+    ParamSpec {
+        name: "max_context_turns",
+        ty: ParamType::Nullable(&ParamType::Int { min: 1, max: 1_000_000 }),
+        default: Some("null"),
+        help: "keep only the last N utterances of each example's context (roles and COMET kept), for conversations \
+               too long for the model; null = all (the reference)",
     },
 ];
 
@@ -60,7 +68,15 @@ impl StageKind for Tokenize {
             Some(table) => Some(iamm_tokenize::Knowledge::from_table(&table)?),
             None => None,
         };
-        let tokenized = iamm_tokenize::tokenize(&tokenizer, &inputs, &vocab_splits, knowledge.as_ref(), &bar)?;
+        let opts = iamm_tokenize::TokenizeOptions {
+            max_context_turns: ctx
+                .params
+                .opt("max_context_turns")?
+                .map(|v| v.as_u64().map(|n| n as usize).context("param `max_context_turns` must be a positive integer or null"))
+                .transpose()?,
+        };
+        let tokenized =
+            iamm_tokenize::tokenize_with(&tokenizer, &inputs, &vocab_splits, knowledge.as_ref(), &opts, &bar)?;
         bar.finish_and_clear();
 
         let sentences = tokenized.sentences_count();
@@ -86,9 +102,37 @@ impl StageKind for Tokenize {
                 coverage.covered,
                 coverage.vocab_size
             ));
+            let duplicates = &coverage.duplicates;
+            if !duplicates.is_empty() {
+                let first = &duplicates[0];
+                let message = format!(
+                    "warning: {}: {} repeated word line(s) ({} of them vocabulary words), e.g. {:?} on lines {} and {}; \
+                     the last line of a word is used (as the reference); see `stats.vectors.duplicates`",
+                    path.display(),
+                    duplicates.len(),
+                    coverage.duplicates_in_vocab(&tokenized.vocab),
+                    first.word,
+                    first.first_line,
+                    first.line
+                );
+                ctx.progress.suspend(|| eprintln!("{message}"));
+                summary.push_str(&format!(", {} repeated word(s) in the vectors", duplicates.len()));
+            }
+            let examples: Vec<_> = duplicates
+                .iter()
+                .take(20)
+                .map(|d| json!({"word": d.word, "first_line": d.first_line, "line": d.line}))
+                .collect();
             coverage_json = json!({
                 "dim": coverage.dim, "covered": coverage.covered, "vocab_size": coverage.vocab_size,
                 "percent": coverage.percent(), "file_words": coverage.file_words,
+                "header_skipped": coverage.header.map(|(words, dim)| json!({"line": 1, "words": words, "dim": dim})),
+                "duplicates": {
+                    "count": duplicates.len(),
+                    "in_vocab": coverage.duplicates_in_vocab(&tokenized.vocab),
+                    "kept": "last",
+                    "first": examples,
+                },
             });
             tables.push(("embedding".to_string(), table));
         }
@@ -107,6 +151,8 @@ impl StageKind for Tokenize {
                 "tokens": unknown,
                 "vectors": coverage_json,
                 "knowledge_sentences": knowledge.as_ref().map(|k| k.sentences()),
+                "max_context_turns": opts.max_context_turns,
+                "truncated_contexts": tokenized.truncated_contexts.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             }),
             summary,
         })

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float32Type;
+use arrow_array::types::{Float32Type, UInt32Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use iamm_plot::{Color, LineChart, Series};
 use iamm_train::training::{Curve, Event, Noam, Selection, TrainOptions, Trainer, Vectors};
@@ -75,10 +75,14 @@ impl StageKind for Train {
         cfg.validate().map_err(|e| anyhow!("model config: {e}"))?;
         let with_comet = variant.implicit();
         let examples = |split: &str| -> Result<Vec<iamm_train::Example>> {
-            let table = ctx.table(&format!("examples_{split}"))?;
-            iamm_train::tables::examples(&table, with_comet).map_err(|e| {
-                anyhow!("examples_{split}: {e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
-            })
+            let name = format!("examples_{split}");
+            let table = ctx.table(&name)?;
+            let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {
+                anyhow!("{name}: {e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
+            })?;
+            // Shuffled batches: any two examples can meet. Checked now, not at some update.
+            check_lengths(&name, &table, &examples, cfg.max_positions, iamm_train::limits::Batching::Shuffled)?;
+            Ok(examples)
         };
         let (train, valid) = (examples("train")?, examples("valid")?);
         // The curve is drawn at the end: find the font before hours of training, not after.
@@ -109,7 +113,7 @@ impl StageKind for Train {
         let work = ctx.rows.join("train").join(ctx.key);
         std::fs::create_dir_all(&work)?;
         let vecs = vectors.as_ref().map(|(values, covered)| Vectors { values, dim, covered });
-        let mut trainer = Trainer::resume_or_start(&cfg, vecs, opts.clone(), device, &work)?;
+        let mut trainer = Trainer::resume_or_start(&cfg, vecs, opts.clone(), device, &work).map_err(candle_error)?;
         let resumed = trainer.resumed_from();
         let bar = ctx.bar(opts.max_steps as u64, "training", "steps");
         bar.set_position(trainer.step() as u64);
@@ -119,9 +123,10 @@ impl StageKind for Train {
                 bar.set_message(format!("loss {:.3}", record.loss));
             }
             ControlFlow::Continue(())
-        })?;
+        });
         bar.finish_and_clear();
-        trainer.save_weights(&ctx.out_dir.join("model.safetensors"))?;
+        let report = report.map_err(candle_error)?;
+        trainer.save_weights(&ctx.out_dir.join("model.safetensors")).map_err(candle_error)?;
         std::fs::write(ctx.out_dir.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
         let curve = trainer.curve();
         let steps = RecordBatch::try_from_iter([
@@ -166,6 +171,38 @@ impl StageKind for Train {
             summary,
         })
     }
+}
+
+/// A candle error for the user: its message without the backtrace candle attaches to it when
+/// `RUST_BACKTRACE` is set (see `iamm_train::errors`).
+pub fn candle_error(e: candle_core::Error) -> anyhow::Error {
+    anyhow!(iamm_train::errors::message(&e))
+}
+
+/// Checks that `examples` (read from `table`, the tokenize stage's `name`) fit the model's
+/// timing table of `limit` positions in every batch `batching` can form; the error names the
+/// examples by `example_id`, `conv_id` and turn.
+pub fn check_lengths(
+    name: &str,
+    table: &RecordBatch,
+    examples: &[iamm_train::Example],
+    limit: usize,
+    batching: iamm_train::limits::Batching,
+) -> Result<()> {
+    let Err(e) = iamm_train::limits::check_positions(examples, limit, batching) else { return Ok(()) };
+    let example_id = table.column_by_name("example_id").and_then(|c| c.as_primitive_opt::<UInt32Type>());
+    let conv_id = table.column_by_name("conv_id").and_then(|c| c.as_string_opt::<i32>());
+    let turn = table.column_by_name("turn").and_then(|c| c.as_primitive_opt::<UInt32Type>());
+    let describe = |row: usize| match (example_id, conv_id) {
+        (Some(id), Some(conv)) if row < table.num_rows() => format!(
+            "example {} (conv_id `{}`{}, row {row})",
+            id.value(row),
+            conv.value(row),
+            turn.map(|t| format!(", turn {}", t.value(row))).unwrap_or_default()
+        ),
+        _ => format!("row {row}"),
+    };
+    bail!("{name}: {}", e.describe(&describe))
 }
 
 /// The tokenize stage's embedding table as (row-major values, covered flags).

@@ -17,8 +17,12 @@
 //! (quotes are literal text); commas inside text are written `_comma_`, which is turned back into
 //! `,` in the situation (`prompt`) and the utterances and nowhere else. Text is otherwise kept
 //! exactly as written (no stripping, no case folding). Some release files carry a 9th column of
-//! retrieval candidates; it is ignored. `context` is the emotion label (one of
-//! [`iamm_core::EMOTIONS`]).
+//! retrieval candidates; it is ignored (the header is then exactly the 8 names, or those and a
+//! 9th; anything else is rejected). `context` is the emotion label (one of
+//! [`iamm_core::EMOTIONS`]). A NUL byte anywhere in a line makes it a bad line.
+//!
+//! A `conv_id` held by more than one split is not an error (the splits are the data's), but
+//! it is returned in [`Ingested::shared_conv_ids`] so that the engine can warn about the leak.
 //!
 //! A conversation is a maximal run of consecutive lines with the same `conv_id`; its
 //! `utterance_idx` must count 1, 2, 3, … and its emotion and situation must not change. See
@@ -82,7 +86,8 @@ use sha2::{Digest, Sha256};
 pub const OFFICIAL_SHA256: &str =
     "240c492cb6199a315722f716bfcc14f13ea6605f1cec67349153b606be92f6f2";
 
-/// The first 8 header names every ED split file must start with.
+/// The 8 header names of an ED split file. The header is exactly these, or these and one 9th
+/// name (the retrieval-candidates column some release files carry, whatever it is called).
 pub const HEADER: [&str; 8] = [
     "conv_id",
     "utterance_idx",
@@ -153,6 +158,8 @@ impl Default for IngestOptions {
 pub struct SplitTables {
     /// `"train"`, `"valid"` or `"test"`.
     pub split: &'static str,
+    /// The file it was read from, as shown in messages (for an archive: `<archive>/<entry>`).
+    pub file: String,
     /// One row per conversation, see [`dialogues_schema`].
     pub dialogues: RecordBatch,
     /// One row per listener turn, see [`examples_schema`].
@@ -193,7 +200,26 @@ pub struct Ingested {
     /// Lines and conversations skipped under [`OnBadLine::Skip`], in split then file order
     /// (always empty under [`OnBadLine::Error`]).
     pub skipped: Vec<BadLine>,
+    /// `conv_id`s found in more than one split, in train-then-valid-then-test order of their
+    /// first split. They are kept (the splits are the release's), but the same conversation
+    /// in train and test is a leak worth knowing about: the engine warns and lists them.
+    pub shared_conv_ids: Vec<SharedConvId>,
     pub source_kind: SourceKind,
+}
+
+/// A `conv_id` that more than one split holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedConvId {
+    pub conv_id: String,
+    /// Where each split has it: (split, file, first line of the conversation).
+    pub places: Vec<(&'static str, String, u64)>,
+}
+
+impl fmt::Display for SharedConvId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let places: Vec<String> = self.places.iter().map(|(_, file, line)| format!("{file}:{line}")).collect();
+        write!(f, "conv_id `{}` is in {}", self.conv_id, places.join(" and "))
+    }
 }
 
 impl Ingested {
@@ -402,11 +428,51 @@ pub fn ingest(
         skipped.extend(bad);
     }
     progress.set_position(progress.length().unwrap_or(0));
+    let shared_conv_ids = shared_conv_ids(&splits);
     Ok(Ingested {
         splits,
         skipped,
+        shared_conv_ids,
         source_kind,
     })
+}
+
+/// The `conv_id`s more than one split holds (see [`Ingested::shared_conv_ids`]).
+fn shared_conv_ids(splits: &[SplitTables]) -> Vec<SharedConvId> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::UInt64Type;
+    // conv_id -> its places so far; in the order first seen.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    type Places<'s> = Vec<(&'static str, &'s str, u64)>;
+    let mut places: Vec<(&str, Places)> = Vec::new();
+    for s in splits {
+        let (Some(ids), Some(lines)) = (
+            s.dialogues.column_by_name("conv_id").and_then(|c| c.as_string_opt::<i32>()),
+            s.dialogues.column_by_name("first_line").and_then(|c| c.as_primitive_opt::<UInt64Type>()),
+        ) else {
+            continue;
+        };
+        for (id, &line) in ids.iter().zip(lines.values().iter()) {
+            let Some(id) = id else { continue };
+            let k = *index.entry(id).or_insert_with(|| {
+                places.push((id, Vec::new()));
+                places.len() - 1
+            });
+            let list = &mut places[k].1;
+            // Within a split a conv_id is one conversation (the parser rejects a reappearance).
+            if list.last().is_none_or(|p| p.0 != s.split) {
+                list.push((s.split, &s.file, line));
+            }
+        }
+    }
+    places
+        .into_iter()
+        .filter(|(_, p)| p.len() > 1)
+        .map(|(id, p)| SharedConvId {
+            conv_id: id.to_string(),
+            places: p.into_iter().map(|(split, file, line)| (split, file.to_string(), line)).collect(),
+        })
+        .collect()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -494,6 +560,7 @@ fn process_split(
     Ok((
         SplitTables {
             split,
+            file: file.to_string(),
             dialogues,
             examples,
         },
@@ -754,6 +821,13 @@ fn parse_fields(line: &[u8], unterminated: bool) -> Result<Fields<'_>, String> {
             e.valid_up_to() + 1
         )
     })?;
+    if let Some(at) = text.find('\0') {
+        return Err(format!(
+            "the line holds a NUL byte (at byte {} of the line); ED text has none, so the file is damaged or \
+             not text",
+            at + 1
+        ));
+    }
     let mut cols: [&str; 9] = [""; 9];
     let mut n = 0usize;
     for part in text.split(',') {
@@ -829,16 +903,26 @@ fn parse_split<'a>(
     }
     let (header, _, mut rest) = next_line(bytes);
     let header = header.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header);
-    let header_ok = std::str::from_utf8(header)
-        .map(|h| h.split(',').take(HEADER.len()).eq(HEADER.iter().copied()))
-        .unwrap_or(false);
+    let names = std::str::from_utf8(header).map(|h| h.split(',').collect::<Vec<_>>());
+    let header_ok = names.as_ref().is_ok_and(|n| {
+        (n.len() == HEADER.len() || n.len() == HEADER.len() + 1)
+            && n.iter().take(HEADER.len()).eq(HEADER.iter())
+    });
     if !header_ok {
-        let shown = String::from_utf8_lossy(&header[..header.len().min(200)]).into_owned();
+        let mut shown = String::from_utf8_lossy(&header[..header.len().min(200)]).into_owned();
+        if header.len() > 200 {
+            shown.push_str("...");
+        }
+        let columns = match &names {
+            Ok(n) => format!(" ({} columns)", n.len()),
+            Err(_) => String::new(),
+        };
         return Err(p.fatal(
             Kind::File,
             1,
             format!(
-                "wrong header `{shown}`, expected it to start with `{}`",
+                "wrong header `{shown}`{columns}, expected exactly `{}` (8 columns), or those and a 9th \
+                 column of retrieval candidates",
                 HEADER.join(",")
             ),
         ));

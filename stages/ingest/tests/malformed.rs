@@ -178,6 +178,70 @@ fn wrong_header() {
 }
 
 #[test]
+fn header_must_have_exactly_8_or_9_columns() {
+    // 50,000 extra names: rejected at line 1, and the message stays short.
+    let extra: String = (0..50_000).map(|i| format!(",x{i}")).collect();
+    let text = good_csv("c").replacen(HEADER, &format!("{HEADER}{extra}"), 1);
+    let msg = train_error(text.as_bytes(), 1);
+    assert!(msg.contains("(50008 columns)"), "{msg}");
+    assert!(msg.contains(&format!("expected exactly `{HEADER}` (8 columns)")), "{msg}");
+    assert!(msg.len() < 1500, "the header is cut in the message: {} bytes", msg.len());
+    // Two extra names are rejected too; one (the candidates column) is fine, as checked above.
+    let text = good_csv("c").replacen(HEADER, &format!("{HEADER},cands,more"), 1);
+    let msg = train_error(text.as_bytes(), 1);
+    assert!(msg.contains("(10 columns)"), "{msg}");
+    // A missing name, and an empty 9th after a trailing comma, which is 9 columns: fine.
+    let text = good_csv("c").replacen(HEADER, HEADER.trim_end_matches(",tags"), 1);
+    assert!(train_error(text.as_bytes(), 1).contains("(7 columns)"));
+    let text = good_csv("c").replacen(HEADER, &format!("{HEADER},"), 1);
+    assert!(run(folder_with_train(text.as_bytes()).path(), OnBadLine::Error).is_ok());
+    // skip mode cannot help with a wrong header.
+    let text = good_csv("c").replacen(HEADER, &format!("{HEADER},a,b"), 1);
+    let dir = folder_with_train(text.as_bytes());
+    assert!(run(dir.path(), OnBadLine::Skip).unwrap_err().to_string().contains("wrong header"));
+}
+
+#[test]
+fn nul_byte_in_an_utterance() {
+    let msg = train_error(
+        replace_line(3, "c1,2,sad,My dog died_comma_ sadly.,2,Oh\0 no,,").as_bytes(),
+        3,
+    );
+    assert!(msg.contains("NUL byte (at byte 40 of the line)"), "{msg}");
+    assert!(msg.contains("on_bad_line: skip"), "says what to do: {msg}");
+    // In the situation too, and skip mode drops the line (and the conversation it breaks).
+    let text = replace_line(7, "c2,2,joyful,Got a job\0,2,Congrats!,,");
+    assert!(train_error(text.as_bytes(), 7).contains("NUL byte"));
+    let got = run(folder_with_train(text.as_bytes()).path(), OnBadLine::Skip).unwrap();
+    assert_eq!(got.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), [7, 8]);
+    assert!(got.skipped[0].problem.contains("NUL byte"));
+    let tokens = lists(&got.splits[0].dialogues, "utterances").concat();
+    assert!(tokens.iter().all(|u| !u.contains('\0')), "{tokens:?}");
+}
+
+#[test]
+fn conv_id_in_two_splits_is_kept_and_listed() {
+    // Test's second conversation reuses train's id `c2`; valid reuses `c1`.
+    let test = good_csv("t").replace("t2,", "c2,");
+    let valid = good_csv("v").replace("v1,", "c1,");
+    let dir = folder(good_csv("c").as_bytes(), valid.as_bytes(), test.as_bytes());
+    let got = run(dir.path(), OnBadLine::Error).unwrap();
+    let file = |s: &str| dir.path().join(format!("{s}.csv")).display().to_string();
+    assert_eq!(got.shared_conv_ids.len(), 2, "{:?}", got.shared_conv_ids);
+    let c1 = &got.shared_conv_ids[0];
+    assert_eq!(c1.conv_id, "c1");
+    assert_eq!(c1.places, [("train", file("train"), 2), ("valid", file("valid"), 2)]);
+    let c2 = &got.shared_conv_ids[1];
+    assert_eq!(c2.places, [("train", file("train"), 6), ("test", file("test"), 6)]);
+    assert_eq!(c2.to_string(), format!("conv_id `c2` is in {}:6 and {}:6", file("train"), file("test")));
+    // The data is kept as it is.
+    assert_eq!(strings(&got.splits[2].dialogues, "conv_id"), ["t1", "c2"]);
+    // Distinct ids: nothing listed.
+    let dir = folder_with_train(good_csv("c").as_bytes());
+    assert!(run(dir.path(), OnBadLine::Error).unwrap().shared_conv_ids.is_empty());
+}
+
+#[test]
 fn unknown_emotion() {
     let msg = train_error(
         replace_line(6, "c2,1,happy,Got a job,1,I got a job!,,").as_bytes(),

@@ -21,6 +21,8 @@ fn real_ed_counts_and_content() {
     let got = iamm_ingest::ingest(&ed_dir(), &opts, &progress).expect("real ED ingests cleanly");
     assert_eq!(got.source_kind, SourceKind::Folder);
     assert!(got.skipped.is_empty());
+    // No conversation is in two splits: the default (a warning) stays quiet on the release.
+    assert!(got.shared_conv_ids.is_empty(), "{:?}", &got.shared_conv_ids[..got.shared_conv_ids.len().min(3)]);
     let total_bytes: u64 = ["train", "valid", "test"]
         .iter()
         .map(|s| {

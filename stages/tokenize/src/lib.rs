@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 pub use columns::{ColumnError, column, list_of_strings};
 pub use knowledge::Knowledge;
-pub use vectors::{Coverage, VectorError, embedding_table};
+pub use vectors::{Coverage, Duplicate, VectorError, embedding_table};
 pub use vocab::Vocab;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum TokenizeError {
     Input { table: String, source: ColumnError },
     #[error("`vocab_splits` names `{0}`, which is not among the ingested splits")]
     UnknownSplit(String),
+    #[error("`max_context_turns` is 0; a context needs at least one utterance (null keeps them all)")]
+    ZeroContextTurns,
     #[error("knowledge: {0}")]
     Knowledge(String),
     #[error(transparent)]
@@ -52,6 +54,18 @@ pub struct Tokenized {
     pub sentences: RecordBatch,
     /// Per split, how many tokens fell outside the vocabulary (only with a train-only vocabulary).
     pub unknown_tokens: Vec<(String, u64, u64)>,
+    /// Per split, how many examples had their context cut to [`TokenizeOptions::max_context_turns`].
+    pub truncated_contexts: Vec<(String, u64)>,
+}
+
+/// Options of [`tokenize_with`]; `Default` is the reference preprocessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenizeOptions {
+    /// Keep only the last this many utterances of each context (`None`: all, the reference).
+    /// The kept utterances keep their speaker/listener roles (counted from the first utterance
+    /// of the whole conversation) and their COMET knowledge; the vocabulary is built from the
+    /// whole contexts either way, so word ids do not change.
+    pub max_context_turns: Option<usize>,
 }
 
 impl Tokenized {
@@ -85,6 +99,7 @@ impl<'a> Interner<'a> {
     }
 }
 
+/// [`tokenize_with`] with the reference's options (whole contexts).
 pub fn tokenize(
     tokenizer: &Tokenizer,
     splits: &[SplitExamples],
@@ -92,6 +107,20 @@ pub fn tokenize(
     knowledge: Option<&Knowledge>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Tokenized, TokenizeError> {
+    tokenize_with(tokenizer, splits, vocab_splits, knowledge, &TokenizeOptions::default(), progress)
+}
+
+pub fn tokenize_with(
+    tokenizer: &Tokenizer,
+    splits: &[SplitExamples],
+    vocab_splits: &[String],
+    knowledge: Option<&Knowledge>,
+    opts: &TokenizeOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<Tokenized, TokenizeError> {
+    if opts.max_context_turns == Some(0) {
+        return Err(TokenizeError::ZeroContextTurns);
+    }
     for s in vocab_splits {
         if !splits.iter().any(|t| t.split == s) {
             return Err(TokenizeError::UnknownSplit(s.clone()));
@@ -140,13 +169,15 @@ pub fn tokenize(
 
     let mut out = Vec::new();
     let mut unknown_tokens = Vec::new();
+    let mut truncated_contexts = Vec::new();
     for t in &texts {
-        let (batch, unknown, total) = split_table(t, &ids, &tokens, knowledge_ids.as_deref())?;
-        unknown_tokens.push((t.name.to_string(), unknown, total));
+        let (batch, counts) = split_table(t, &ids, &tokens, knowledge_ids.as_deref(), opts.max_context_turns)?;
+        unknown_tokens.push((t.name.to_string(), counts.unknown, counts.total));
+        truncated_contexts.push((t.name.to_string(), counts.truncated));
         out.push((t.name.to_string(), batch));
     }
     let sentences = sentences_table(&unique, &tokens)?;
-    Ok(Tokenized { vocab, splits: out, sentences, unknown_tokens })
+    Ok(Tokenized { vocab, splits: out, sentences, unknown_tokens, truncated_contexts })
 }
 
 /// COMET id sequences for every sentence used as a context utterance or a situation.
@@ -225,13 +256,23 @@ pub fn split_schema(with_knowledge: bool) -> Schema {
     Schema::new(fields)
 }
 
-/// Builds one split's id table; returns it with (unknown tokens, all tokens).
+/// What [`split_table`] counted.
+struct SplitCounts {
+    /// Tokens outside the vocabulary, and all tokens (of the whole contexts).
+    unknown: u64,
+    total: u64,
+    /// Examples whose context was cut to `max_context_turns`.
+    truncated: u64,
+}
+
+/// Builds one split's id table, contexts cut to their last `max_context_turns` utterances.
 fn split_table(
     t: &SplitSentences,
     ids: &[Vec<u32>],
     tokens: &[Vec<String>],
     knowledge: Option<&[Option<[Vec<u32>; 5]>]>,
-) -> Result<(RecordBatch, u64, u64), TokenizeError> {
+    max_context_turns: Option<usize>,
+) -> Result<(RecordBatch, SplitCounts), TokenizeError> {
     let n = t.batch.num_rows();
     let mut c_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(ListBuilder::new(UInt32Builder::new()))).collect();
     let mut s_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(UInt32Builder::new())).collect();
@@ -241,15 +282,21 @@ fn split_table(
     let mut sit_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
     let mut tgt_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
     let mut tgt_tokens = ListBuilder::with_capacity(StringBuilder::new(), n);
-    let (mut unknown, mut total) = (0u64, 0u64);
+    let (mut unknown, mut total, mut truncated) = (0u64, 0u64, 0u64);
     let mut count = |ids: &[u32]| {
         unknown += ids.iter().filter(|&&i| i == UNK).count() as u64;
         total += ids.len() as u64;
     };
     for row in 0..n {
-        for (i, &sid) in t.contexts[row].iter().enumerate() {
+        let context = &t.contexts[row];
+        let keep_from = max_context_turns.map_or(0, |m| context.len().saturating_sub(m));
+        truncated += u64::from(keep_from > 0);
+        for (i, &sid) in context.iter().enumerate() {
             let utt = &ids[sid as usize];
             count(utt);
+            if i < keep_from {
+                continue;
+            }
             // Utterances alternate speaker (even index) and listener (odd index).
             let role = if i % 2 == 0 { USR } else { SYS };
             let b = ctx_ids.values();
@@ -313,7 +360,7 @@ fn split_table(
         columns.extend(s_rel.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     }
     let batch = RecordBatch::try_new(Arc::new(split_schema(knowledge.is_some())), columns)?;
-    Ok((batch, unknown, total))
+    Ok((batch, SplitCounts { unknown, total, truncated }))
 }
 
 fn sentences_table(unique: &[&str], tokens: &[Vec<String>]) -> Result<RecordBatch, TokenizeError> {

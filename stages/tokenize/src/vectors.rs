@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow_array::builder::{BooleanBuilder, FixedSizeListBuilder, Float32Builder};
 use arrow_array::{RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
+use rustc_hash::FxHashMap;
 
 use crate::Vocab;
 
@@ -17,10 +18,25 @@ pub enum VectorError {
     Read { path: String, source: std::io::Error },
     #[error("{path}:{line}: {problem}; expected GloVe text format: a word, then {dim} numbers, separated by spaces")]
     Format { path: String, line: usize, problem: String, dim: usize },
+    #[error(
+        "{path}:{line}: the vector of {word:?} has {value:?} as its number {index}, which is not a finite 32-bit \
+         number (NaN, infinite, or beyond ±3.4e38); such a row would make the training loss NaN: fix or remove \
+         the line, or use another vectors file"
+    )]
+    NonFinite { path: String, line: usize, word: String, value: String, index: usize },
     #[error("{path}: no vectors found (the file is empty); expected GloVe text format")]
     Empty { path: String },
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+}
+
+/// A word that the file lists more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub word: String,
+    /// Its first line and the line of this repetition (1-based).
+    pub first_line: usize,
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,17 +45,40 @@ pub struct Coverage {
     /// Vocabulary entries that received a vector.
     pub covered: usize,
     pub vocab_size: usize,
-    /// Lines in the vectors file.
+    /// Word lines in the vectors file (a word2vec header line not counted).
     pub file_words: usize,
+    /// The word2vec header (`<words> <dim>` on the first line) when the file had one; it is skipped.
+    pub header: Option<(usize, usize)>,
+    /// Repeated words (every repetition, in file order; the **last** line of a word is used, as
+    /// the reference's `gen_embeddings` does).
+    pub duplicates: Vec<Duplicate>,
 }
 
 impl Coverage {
     pub fn percent(&self) -> f64 {
         100.0 * self.covered as f64 / self.vocab_size.max(1) as f64
     }
+
+    /// Repeated words that are in the vocabulary (where the repetition changes a row).
+    pub fn duplicates_in_vocab(&self, vocab: &Vocab) -> usize {
+        self.duplicates.iter().filter(|d| vocab.get(&d.word).is_some()).count()
+    }
+}
+
+/// `N D`: two positive integers, the word2vec text header.
+fn word2vec_header(line: &str) -> Option<(usize, usize)> {
+    let mut parts = line.split_ascii_whitespace();
+    let (n, d) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    (parts.next().is_none() && d > 0).then_some((n, d))
 }
 
 /// Reads the vectors at `path` for the words of `vocab`; `progress` counts bytes.
+///
+/// Lines are `word v1 … vd`, split on single spaces (GloVe's own format). A first line of
+/// two integers (`<words> <dim>`, word2vec's text header) is skipped and its dimension must
+/// match the vectors'. Every value of a vocabulary word must be a finite number. A word
+/// listed twice is used from its last line (as the reference's `gen_embeddings`); the
+/// repetitions are returned in [`Coverage::duplicates`].
 pub fn embedding_table(
     path: &Path,
     vocab: &Vocab,
@@ -51,6 +90,10 @@ pub fn embedding_table(
     let mut dim = 0;
     let mut rows: Vec<Option<Vec<f32>>> = vec![None; vocab.len()];
     let mut file_words = 0;
+    let mut header = None;
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut duplicates = Vec::new();
+    let mut first_content_line = true;
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line_no = i + 1;
         progress.inc(raw.len() as u64 + 1);
@@ -58,6 +101,13 @@ pub fn embedding_table(
         let line = std::str::from_utf8(raw).map_err(|_| fail("not valid UTF-8".into(), dim))?;
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
+            continue;
+        }
+        if std::mem::take(&mut first_content_line)
+            && let Some((n, d)) = word2vec_header(line)
+        {
+            header = Some((n, d));
+            dim = d;
             continue;
         }
         let mut parts = line.split(' ');
@@ -69,15 +119,36 @@ pub fn embedding_table(
                 return Err(fail("a word without numbers".into(), 1));
             }
         }
+        match seen.entry(word) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                duplicates.push(Duplicate { word: word.to_string(), first_line: *first.get(), line: line_no })
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(line_no);
+            }
+        }
         // Only words in the vocabulary are parsed; the rest are counted and skipped.
         let Some(id) = vocab.get(word) else { continue };
         let mut v = Vec::with_capacity(dim);
         for p in parts {
             let x: f32 = p.parse().map_err(|_| fail(format!("{p:?} is not a number"), dim))?;
+            if !x.is_finite() {
+                return Err(VectorError::NonFinite {
+                    path: shown.clone(),
+                    line: line_no,
+                    word: word.to_string(),
+                    value: p.to_string(),
+                    index: v.len() + 1,
+                });
+            }
             v.push(x);
         }
         if v.len() != dim {
-            return Err(fail(format!("{} numbers after the word {word:?}", v.len()), dim));
+            let mut problem = format!("{} numbers after the word {word:?}", v.len());
+            if let Some((_, d)) = header {
+                problem.push_str(&format!(" (the word2vec header on the first line says {d})"));
+            }
+            return Err(fail(problem, dim));
         }
         rows[id as usize] = Some(v);
     }
@@ -118,6 +189,6 @@ pub fn embedding_table(
             Arc::new(vectors.finish()),
         ],
     )?;
-    let coverage = Coverage { dim, covered: n_covered, vocab_size: vocab.len(), file_words };
+    let coverage = Coverage { dim, covered: n_covered, vocab_size: vocab.len(), file_words, header, duplicates };
     Ok((batch, coverage))
 }

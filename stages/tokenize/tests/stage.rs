@@ -173,3 +173,115 @@ fn knowledge_becomes_c_and_s_inputs_like_the_reference() {
     let err = tokenize(&tok, &inputs, &splits, Some(&partial), &ProgressBar::hidden()).err().unwrap().to_string();
     assert!(err.contains("no xIntent knowledge for the sentence"), "{err}");
 }
+
+fn vectors_of(table: &RecordBatch, row: usize) -> Vec<f32> {
+    let v = table.column_by_name("vector").unwrap().as_fixed_size_list().value(row);
+    v.as_primitive::<arrow_array::types::Float32Type>().values().to_vec()
+}
+
+#[test]
+fn non_finite_vector_values_are_rejected_with_line_and_word() {
+    let (_, out) = run(&["train", "valid", "test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.txt");
+    // NaN, infinities and a number beyond f32 (it parses as +inf) in a vocabulary word.
+    for (value, index) in [("nan", 2), ("NaN", 2), ("inf", 2), ("-Infinity", 2), ("1e39", 2)] {
+        std::fs::write(&path, format!("i 1 2 3\nthe 0.5 {value} 1\n")).unwrap();
+        let err = embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!("{}:2: the vector of \"the\" has \"{value}\" as its number {index}", path.display())), "{msg}");
+        assert!(msg.contains("not a finite 32-bit number") && msg.contains("NaN"), "{msg}");
+    }
+    // The largest finite f32 is accepted; a word outside the vocabulary is never parsed.
+    std::fs::write(&path, "i 1 2 3.4e38\nzzzz nan nan nan\n").unwrap();
+    let (table, coverage) = embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap();
+    assert_eq!(coverage.covered, 1);
+    assert_eq!(vectors_of(&table, out.vocab.get("i").unwrap() as usize), vec![1.0, 2.0, 3.4e38]);
+}
+
+#[test]
+fn a_word2vec_header_line_is_skipped_and_checked() {
+    let (_, out) = run(&["train", "valid", "test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w2v.txt");
+    std::fs::write(&path, "3 3\ni 1 2 3\nzzzz 9 9 9\nthe 0.5 -1 2e-1\n").unwrap();
+    let (table, coverage) = embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap();
+    assert_eq!(coverage.header, Some((3, 3)));
+    assert_eq!((coverage.dim, coverage.covered, coverage.file_words), (3, 2, 3));
+    assert_eq!(vectors_of(&table, out.vocab.get("the").unwrap() as usize), vec![0.5, -1.0, 0.2]);
+    // Line numbers still count the header; its dimension must be the vectors'.
+    std::fs::write(&path, "3 4\ni 1 2 3\n").unwrap();
+    let err = embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap_err().to_string();
+    assert!(err.contains("w2v.txt:2: 3 numbers after the word \"i\" (the word2vec header on the first line says 4)"), "{err}");
+    // Without a header nothing changes.
+    std::fs::write(&path, "i 1 2 3\n").unwrap();
+    assert_eq!(embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap().1.header, None);
+}
+
+#[test]
+fn repeated_words_are_counted_and_the_last_line_wins() {
+    let (_, out) = run(&["train", "valid", "test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.txt");
+    std::fs::write(&path, "i 1 2 3\nthe 1 1 1\nzzzz 0 0 0\ni 4 5 6\nzzzz 7 7 7\nzzzz 8 8 8\n").unwrap();
+    let (table, coverage) = embedding_table(&path, &out.vocab, &ProgressBar::hidden()).unwrap();
+    assert_eq!(coverage.duplicates.len(), 3);
+    assert_eq!(coverage.duplicates_in_vocab(&out.vocab), 1);
+    assert_eq!(
+        coverage.duplicates[0],
+        iamm_tokenize::Duplicate { word: "i".into(), first_line: 1, line: 4 }
+    );
+    assert_eq!((coverage.duplicates[2].first_line, coverage.duplicates[2].line), (3, 6));
+    assert_eq!(vectors_of(&table, out.vocab.get("i").unwrap() as usize), vec![4.0, 5.0, 6.0], "the last line wins");
+    assert_eq!(coverage.covered, 2, "a repeated word is covered once");
+}
+
+#[test]
+fn max_context_turns_keeps_the_last_utterances_with_their_roles() {
+    let examples = demo_examples();
+    let inputs: Vec<SplitExamples> =
+        examples.iter().map(|(split, examples)| SplitExamples { split, examples }).collect();
+    let splits: Vec<String> = ["train", "valid", "test"].iter().map(|s| s.to_string()).collect();
+    let tok = Tokenizer::new(PunktParams::fallback());
+    let hidden = ProgressBar::hidden();
+    let full = tokenize(&tok, &inputs, &splits, None, &hidden).unwrap();
+    let opts = iamm_tokenize::TokenizeOptions { max_context_turns: Some(2) };
+    let cut = iamm_tokenize::tokenize_with(&tok, &inputs, &splits, None, &opts, &hidden).unwrap();
+    assert_eq!(cut.vocab.len(), full.vocab.len(), "the vocabulary is built from whole contexts");
+    let nested = |t: &RecordBatch, col: &str, row: usize| -> Vec<Vec<u32>> {
+        let v = t.column_by_name(col).unwrap().as_list::<i32>().value(row);
+        (0..v.len()).map(|u| ids(v.as_ref(), u)).collect()
+    };
+    for ((split, f), (_, c)) in full.splits.iter().zip(&cut.splits) {
+        let mut longer = 0;
+        for row in 0..f.num_rows() {
+            let (fc, cc) = (nested(f, "context_ids", row), nested(c, "context_ids", row));
+            let keep = fc.len().min(2);
+            longer += u64::from(fc.len() > 2);
+            assert_eq!(cc, fc[fc.len() - keep..], "{split} row {row}");
+            // Roles are those of the whole context: a 3-utterance context keeps listener, speaker.
+            let (fr, cr) = (nested(f, "context_roles", row), nested(c, "context_roles", row));
+            assert_eq!(cr, fr[fr.len() - keep..], "{split} row {row}");
+            if fc.len() == 3 {
+                assert_eq!((cr[0][1], cr[1][1]), (SYS, USR));
+            }
+            assert_eq!(ids(c.column_by_name("target_ids").unwrap().as_ref(), row), ids(f.column_by_name("target_ids").unwrap().as_ref(), row));
+        }
+        let counted = cut.truncated_contexts.iter().find(|(s, _)| s == split).unwrap().1;
+        assert_eq!(counted, longer, "{split}");
+        assert!(longer > 0, "the demo has longer contexts in {split}");
+    }
+    assert!(full.truncated_contexts.iter().all(|(_, n)| *n == 0));
+    // COMET inputs follow the kept utterances: one sequence each.
+    let knowledge = iamm_tokenize::Knowledge::from_table(&uniform_knowledge(&full.sentences, false)).unwrap();
+    let one = iamm_tokenize::TokenizeOptions { max_context_turns: Some(1) };
+    let with = iamm_tokenize::tokenize_with(&tok, &inputs, &splits, Some(&knowledge), &one, &hidden).unwrap();
+    let train = &with.splits[0].1;
+    for row in 0..train.num_rows() {
+        assert_eq!(nested(train, "context_ids", row).len(), 1);
+        assert_eq!(nested(train, "c_want", row).len(), 1, "row {row}");
+        assert_eq!(nested(train, "context_roles", row)[0][1], USR, "the last utterance of a context is the speaker's");
+    }
+    let zero = iamm_tokenize::TokenizeOptions { max_context_turns: Some(0) };
+    assert!(iamm_tokenize::tokenize_with(&tok, &inputs, &splits, None, &zero, &hidden).is_err());
+}

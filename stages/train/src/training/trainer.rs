@@ -682,10 +682,15 @@ impl Trainer {
     /// One update on `examples`.
     fn train_step(&mut self, examples: &[&Example]) -> Result<StepRecord> {
         let step = self.state.step + 1;
-        let at = |e: Error| Error::msg(format!("update {step} (epoch {}): {e}", self.state.epoch));
+        let epoch = self.state.epoch;
+        let at = |e: Error| crate::errors::msg(format!("update {step} (epoch {epoch}): {}", crate::errors::message(&e)));
         let batch = collate(examples, &self.device).map_err(at)?;
         let (grads, losses) = gradients(&self.model, &batch).map_err(at)?;
         let lr = self.opts.noam.rate(step);
+        if !losses.total.is_finite() {
+            // Adam would spread it into every weight: stop before the update.
+            return Err(crate::errors::msg(non_finite_loss(step, epoch, &losses, lr, &self.opts.noam)));
+        }
         self.adam.step(&grads, lr)?;
         self.state.step = step;
         Ok(StepRecord {
@@ -738,6 +743,17 @@ impl Trainer {
         st.curve.evals.push(record.clone());
         Ok(record)
     }
+}
+
+/// The message for a NaN or infinite training loss at update `step` (made with rate `lr`).
+fn non_finite_loss(step: usize, epoch: usize, l: &super::step::StepLosses, lr: f64, noam: &Noam) -> String {
+    format!(
+        "update {step} (epoch {epoch}): the training loss is {:.4} (token NLL {:.4}, emotion cross-entropy {:.4}); training \
+         stopped before applying this update. Check the word vectors first (tokenize `vectors`: values far \
+         outside GloVe's range of about ±5 overflow in the model), then the learning rate: this update's Noam rate \
+         was {lr:.3e} (dim {}, warmup {}; a short `warmup` gives large early rates)",
+        l.total, l.nll, l.emotion, noam.d_model, noam.warmup
+    )
 }
 
 /// Copies the covered rows of `v` into the embedding table.
