@@ -109,14 +109,17 @@ impl StageKind for Analysis {
 
         // Encoder over the test set, in batches of the examples' own order.
         let batch_size = p.int("batch_size")? as usize;
+        let batching = iamm_train::limits::Batching::Consecutive(batch_size);
+        super::train::check_lengths("examples_test", &test_table, &examples, model.config().max_positions, batching)?;
         let bar = ctx.bar(examples.len() as u64, "encoding", "ex");
         let mut rows: Vec<Association> = Vec::new();
         for (chunk_no, chunk) in examples.chunks(batch_size).enumerate() {
             let refs: Vec<&iamm_train::Example> = chunk.iter().collect();
-            let batch = iamm_train::collate(&refs, &device)?;
-            let enc = model.encode(&batch)?;
+            let candle = super::train::candle_error;
+            let batch = iamm_train::collate(&refs, &device).map_err(candle)?;
+            let enc = model.encode(&batch).map_err(candle)?;
             let offset = chunk_no * batch_size;
-            rows.extend(iamm_train::associations::associations(&enc, &batch)?.into_iter().map(|mut a| {
+            rows.extend(iamm_train::associations::associations(&enc, &batch).map_err(candle)?.into_iter().map(|mut a| {
                 a.example += offset;
                 a
             }));

@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use iamm_human_eval::{
-    Aggregate, ExportOptions, Identical, Key, SIMULATED, export, fill_sheet, read_sheets_dir, responses_from_batch,
-    score, simulated_answers, write_export,
+    Aggregate, ExportOptions, Identical, Key, SIMULATED, check_annotators, export, fill_sheet, read_sheets_dir,
+    responses_from_batch, score, simulated_answers, write_export,
 };
 use serde_json::json;
 
@@ -60,6 +60,13 @@ static SCORE_PARAMS: &[ParamSpec] = &[
         ty: ParamType::Choice(&["pooled", "majority"]),
         default: Some("\"pooled\""),
         help: "pooled = every judgement counts (the paper's description); majority = one outcome per item (no majority = tie)",
+    },
+    ParamSpec {
+        name: "annotators",
+        ty: ParamType::Nullable(&ParamType::Int { min: 1, max: 1000 }),
+        default: Some("null"),
+        help: "sheets to score; null = as many as human_eval wrote (a sheet missing from `sheets` is an error); \
+               fewer = score only the sheets that came back (simulated: the first N)",
     },
     ParamSpec { name: "simulation_seed", ty: SEED, default: Some("42"), help: "seeds the simulated annotators (sheets: null only)" },
 ];
@@ -160,7 +167,19 @@ impl StageKind for HumanEvalScore {
         };
         let key = Key::from_batch(&export.read_table("human_eval_key")?, &format!("the key of `{export_stage}`"))?;
         let aggregate = if p.str("aggregate")? == "majority" { Aggregate::Majority } else { Aggregate::Pooled };
-        let (sheets, label) = match p.path("sheets")? {
+        // The exported sheets, and how many the export wrote (its `annotators` param).
+        let src_dir = export.dir.join("sheets");
+        let mut sources: Vec<_> = std::fs::read_dir(&src_dir)
+            .with_context(|| format!("the sheets of `{export_stage}` ({})", src_dir.display()))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("annotator_") && n.ends_with(".csv"))
+            .collect();
+        sources.sort_by_key(|n| n.trim_start_matches("annotator_").trim_end_matches(".csv").parse::<usize>().unwrap_or(0));
+        let written = export.manifest.stats.get("annotators").and_then(|v| v.as_u64()).map_or(sources.len(), |n| n as usize);
+        let accept = p.opt("annotators")?.map(|v| v.as_u64().context("param `annotators` is not an integer")).transpose()?;
+        let accept = accept.map(|n| n as usize);
+        let (sheets, label, dir) = match p.path("sheets")? {
             Some(dir) => {
                 if !dir.is_dir() {
                     bail!(
@@ -168,31 +187,25 @@ impl StageKind for HumanEvalScore {
                         dir.display()
                     );
                 }
-                (read_sheets_dir(&dir, &key)?, None)
+                (read_sheets_dir(&dir, &key)?, None, dir)
             }
             None => {
                 // Fill the exported CSV sheets as seeded simulated annotators would, then read
                 // them back through the same validation as real ones.
                 let seed = p.int("simulation_seed")? as u64;
-                let src_dir = export.dir.join("sheets");
-                let mut sources: Vec<_> = std::fs::read_dir(&src_dir)
-                    .with_context(|| format!("the sheets of `{export_stage}` ({})", src_dir.display()))?
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("annotator_") && n.ends_with(".csv"))
-                    .collect();
-                sources.sort_by_key(|n| n.trim_start_matches("annotator_").trim_end_matches(".csv").parse::<usize>().unwrap_or(0));
                 let dst_dir = ctx.out_dir.join("simulated_sheets");
                 std::fs::create_dir_all(&dst_dir)?;
-                for (i, name) in sources.iter().enumerate() {
+                for (i, name) in sources.iter().take(accept.unwrap_or(written)).enumerate() {
                     let answers = simulated_answers(&key, seed, i + 1);
                     fill_sheet(&src_dir.join(name), &dst_dir.join(name), |id| {
                         answers.get(id).map(|a| a.map(|x| x.as_str().to_string())).unwrap_or_default()
                     })?;
                 }
-                (read_sheets_dir(&dst_dir, &key)?, Some(SIMULATED.to_string()))
+                (read_sheets_dir(&dst_dir, &key)?, Some(SIMULATED.to_string()), dst_dir)
             }
         };
+        check_annotators(&sheets, written, accept, ctx.stage, &dir)
+            .with_context(|| format!("scoring the sheets of `{export_stage}`"))?;
         let mut scores = score(&key, &sheets, aggregate)?;
         scores.label = label.clone();
         for (name, text) in [

@@ -295,8 +295,22 @@ pub fn write_parquet(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `df` as CSV with a header.
+/// Writes `df` as CSV with a header, for people to open in a spreadsheet: every text cell goes
+/// through [`iamm_core::neutralise_formula`] (a word such as `=sum` or `-2+3` from the test
+/// dialogues would otherwise be read as a formula); numbers are written as they are, and `df`
+/// (and so the Parquet tables) keeps the exact text.
 pub fn write_csv(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
+    let mut columns = df.columns().to_vec();
+    for column in &mut columns {
+        if column.dtype() == &DataType::String {
+            let safe = column.str()?.apply_into_string_amortized(|s, buf| buf.push_str(&iamm_core::neutralise_formula(s)));
+            *column = safe.into_column();
+        }
+    }
+    let mut safe = DataFrame::new(df.height(), columns)?;
     let mut file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    CsvWriter::new(&mut file).include_header(true).finish(df).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+    CsvWriter::new(&mut file)
+        .include_header(true)
+        .finish(&mut safe)
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use iamm_core::neutralise_formula;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rust_xlsxwriter::{DataValidation, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, XlsxError};
@@ -349,6 +350,9 @@ pub fn write_export(dir: &Path, export: &Export) -> Result<Vec<PathBuf>> {
 }
 
 /// A sheet as CSV (UTF-8 with a byte-order mark, so that Excel shows non-ASCII text right).
+/// Every cell goes through [`neutralise_formula`]: dialogue text and generated responses are
+/// untrusted, and a cell such as `=HYPERLINK(...)` or `+cmd|...` would otherwise run as a
+/// formula when an annotator opens the sheet; [`crate::read_sheet`] strips the added `'`.
 pub(crate) fn write_csv<'a>(
     path: &Path,
     rows: &[[&str; 4]],
@@ -362,13 +366,15 @@ pub(crate) fn write_csv<'a>(
     w.write_record(SHEET_COLUMNS).map_err(|e| err(e.to_string()))?;
     for (i, row) in rows.iter().enumerate() {
         let ans = answers(i);
-        w.write_record(row.iter().chain(ans.iter())).map_err(|e| err(e.to_string()))?;
+        w.write_record(row.iter().chain(ans.iter()).map(|c| neutralise_formula(c).into_owned()))
+            .map_err(|e| err(e.to_string()))?;
     }
     w.flush().map_err(|e| err(e.to_string()))
 }
 
 /// A sheet as XLSX: bold frozen header, wrapped text, an A/B/Tie drop-down on the answer
-/// columns and a second sheet with the instructions.
+/// columns and a second sheet with the instructions. Cells are string cells (never formulas),
+/// so their text is kept exactly, `=...` included.
 pub(crate) fn write_xlsx<'a>(
     path: &Path,
     rows: &[[&str; 4]],

@@ -7,6 +7,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 
+use iamm_core::{neutralise_formula, strip_formula_guard};
+
 use crate::{Answer, Error, ItemKind, Outcome, Result};
 
 /// One key row.
@@ -130,29 +132,31 @@ impl Key {
         Ok(Key { proposed, baseline, rows })
     }
 
-    /// Writes `key.csv` (same columns as the table).
+    /// Writes `key.csv` (same columns as the table; text cells through [`neutralise_formula`],
+    /// as the system names come from the pipeline).
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let err = |e: csv::Error| Error::Write { path: path.display().to_string(), message: e.to_string() };
         let mut w = csv::Writer::from_path(path).map_err(err)?;
         w.write_record(COLUMNS).map_err(err)?;
         for r in &self.rows {
+            let text = |s: &str| neutralise_formula(s).into_owned();
             w.write_record([
-                r.item_id.as_str(),
-                r.kind.as_str(),
-                &r.example_id.to_string(),
-                &r.a_is,
-                &r.b_is,
-                &self.proposed,
-                &self.baseline,
-                r.expected.map(Answer::as_str).unwrap_or(""),
-                &r.scrambled_from.map(|x| x.to_string()).unwrap_or_default(),
+                text(&r.item_id),
+                text(r.kind.as_str()),
+                r.example_id.to_string(),
+                text(&r.a_is),
+                text(&r.b_is),
+                text(&self.proposed),
+                text(&self.baseline),
+                text(r.expected.map(Answer::as_str).unwrap_or("")),
+                r.scrambled_from.map(|x| x.to_string()).unwrap_or_default(),
             ])
             .map_err(err)?;
         }
         w.flush().map_err(|e| Error::Write { path: path.display().to_string(), message: e.to_string() })
     }
 
-    /// Reads `key.csv` back.
+    /// Reads `key.csv` back (without the `'` that [`neutralise_formula`] added).
     pub fn read_csv(path: &Path) -> Result<Key> {
         let file_err = |m: String| Error::File { path: path.display().to_string(), message: m };
         let mut r = csv::Reader::from_path(path).map_err(|e| file_err(e.to_string()))?;
@@ -164,22 +168,23 @@ impl Key {
         let (mut proposed, mut baseline) = (String::new(), String::new());
         for (i, rec) in r.records().enumerate() {
             let rec = rec.map_err(|e| file_err(e.to_string()))?;
+            let rec: Vec<&str> = rec.iter().map(strip_formula_guard).collect();
             let at = |m: String| file_err(format!("row {}: {m}", i + 2));
             let num = |s: &str| s.parse::<u32>().map_err(|_| at(format!("`{s}` is not a number")));
             proposed = rec[5].to_string();
             baseline = rec[6].to_string();
             rows.push(KeyRow {
                 item_id: rec[0].to_string(),
-                kind: ItemKind::parse(&rec[1]).ok_or_else(|| at(format!("unknown kind `{}`", &rec[1])))?,
-                example_id: num(&rec[2])?,
+                kind: ItemKind::parse(rec[1]).ok_or_else(|| at(format!("unknown kind `{}`", rec[1])))?,
+                example_id: num(rec[2])?,
                 a_is: rec[3].to_string(),
                 b_is: rec[4].to_string(),
                 expected: if rec[7].is_empty() {
                     None
                 } else {
-                    Some(Answer::parse(&rec[7]).ok_or_else(|| at(format!("bad expected answer `{}`", &rec[7])))?)
+                    Some(Answer::parse(rec[7]).ok_or_else(|| at(format!("bad expected answer `{}`", rec[7])))?)
                 },
-                scrambled_from: if rec[8].is_empty() { None } else { Some(num(&rec[8])?) },
+                scrambled_from: if rec[8].is_empty() { None } else { Some(num(rec[8])?) },
             });
         }
         if rows.is_empty() {

@@ -23,7 +23,7 @@ pub use input::{ResponseRow, readable, responses_from_batch};
 pub use key::{Key, KeyRow};
 pub use paper::{PAPER_TABLE2, PaperRow};
 pub use score::{AspectResult, AttentionResult, Judgement, SIMULATED, Scores, score};
-pub use sheets::{FilledRow, FilledSheet, fill_sheet, read_sheet, read_sheets_dir};
+pub use sheets::{FilledRow, FilledSheet, check_annotators, fill_sheet, read_sheet, read_sheets_dir};
 pub use simulate::simulated_answers;
 
 /// What an annotator answers for one aspect of one item.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use iamm_core::csv_field;
+use iamm_core::csv_text_cell;
 
 use crate::export::CHECK_DESIGN;
 use crate::key::Key;
@@ -369,6 +369,8 @@ impl Scores {
         s
     }
 
+    /// Table 2 as CSV; text cells (the system names come from the pipeline) through
+    /// [`csv_text_cell`], numbers as they are.
     pub fn table2_csv(&self) -> String {
         let mut s = String::from(
             "source,comparison,aspect,win,lose,tie,tie_derived,kappa,p_value,win_n,lose_n,tie_n,pairs,annotators,aggregate\n",
@@ -389,7 +391,7 @@ impl Scores {
                         a.tie,
                         self.pairs,
                         self.annotators.len(),
-                        self.aggregate.as_str()
+                        csv_text_cell(self.aggregate.as_str())
                     ),
                 ),
                 None => (
@@ -400,8 +402,8 @@ impl Scores {
                     format!("{},,,,,,,", row.kappa.map(|k| format!("{k:.2}")).unwrap_or_default()),
                 ),
             };
-            let (source, comparison) = (csv_field(&row.source), csv_field(&row.comparison));
-            let _ = writeln!(s, "{source},{comparison},{},{win},{lose},{tie},{tie_derived},{rest}", row.aspect);
+            let (source, comparison) = (csv_text_cell(&row.source), csv_text_cell(&row.comparison));
+            let _ = writeln!(s, "{source},{comparison},{},{win},{lose},{tie},{tie_derived},{rest}", csv_text_cell(row.aspect));
         }
         s
     }

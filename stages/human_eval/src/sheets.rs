@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
+use iamm_core::strip_formula_guard;
 
 use crate::export::{SHEET_COLUMNS, write_csv, write_xlsx};
 use crate::key::Key;
@@ -62,7 +63,8 @@ fn read_grid(path: &Path) -> Result<Grid> {
             let mut cells = Vec::new();
             for rec in r.records() {
                 let rec = rec.map_err(|e| err(format!("not a readable CSV sheet: {e}")))?;
-                cells.push(rec.iter().map(str::to_string).collect::<Vec<_>>());
+                // Cells were written through `neutralise_formula`: take its `'` off again.
+                cells.push(rec.iter().map(|c| strip_formula_guard(c).to_string()).collect::<Vec<_>>());
             }
             // Sheets are written with a byte-order mark for Excel; editors may keep it.
             if let Some(first) = cells.first_mut().and_then(|r| r.first_mut())
@@ -344,4 +346,68 @@ pub fn fill_sheet(src: &Path, dst: &Path, answers: impl Fn(&str) -> [String; 3])
         Some(Format::Xlsx) => write_xlsx(dst, &borrowed, answer),
         None => Err(Error::Write { path: dst.display().to_string(), message: "a sheet must be .csv or .xlsx".into() }),
     }
+}
+
+/// The exported name of annotator `k`'s sheet, without its extension.
+fn sheet_stem(k: usize) -> String {
+    format!("annotator_{k}")
+}
+
+/// Checks that as many sheets were read as are to be scored: `accept` sheets when given, else
+/// every one of the `written` sheets the export wrote, so that a sheet that did not come back
+/// is not silently scored as fewer annotators. `stage` names the scoring stage in the hint
+/// (`-p STAGE.annotators=N`); `dir` is where the sheets were read.
+pub fn check_annotators(sheets: &[FilledSheet], written: usize, accept: Option<usize>, stage: &str, dir: &Path) -> Result<()> {
+    if let Some(n) = accept
+        && (n == 0 || n > written)
+    {
+        return Err(Error::Input(format!(
+            "`annotators` is {n}, but the export wrote {written} sheet(s) (annotator_1 to annotator_{written}); \
+             set `-p {stage}.annotators=N` with N from 1 to {written}, or leave it null to score all {written}"
+        )));
+    }
+    let expected = accept.unwrap_or(written);
+    if sheets.len() == expected {
+        return Ok(());
+    }
+    let stem = |s: &FilledSheet| Path::new(&s.file).file_stem().map(|x| x.to_string_lossy().into_owned()).unwrap_or_default();
+    let found: Vec<String> = sheets.iter().map(stem).collect();
+    let names: Vec<&str> = sheets.iter().map(|s| s.file.as_str()).collect();
+    let missing: Vec<String> = (1..=written).map(sheet_stem).filter(|s| !found.contains(s)).collect();
+    let other: Vec<&str> =
+        sheets.iter().zip(&found).filter(|(_, st)| !(1..=written).any(|k| sheet_stem(k) == **st)).map(|(s, _)| s.file.as_str()).collect();
+    let asked = match accept {
+        Some(n) => format!("`annotators` asks for {n} and the export wrote {written}"),
+        None => format!("the export wrote {written}"),
+    };
+    let mut msg = format!(
+        "{} filled sheet(s) in {} ({}), but {asked}",
+        sheets.len(),
+        dir.display(),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    );
+    if !missing.is_empty() {
+        msg.push_str(&format!("; missing: {}", missing.join(", ")));
+    }
+    if !other.is_empty() {
+        msg.push_str(&format!("; not an exported sheet name: {}", other.join(", ")));
+    }
+    if sheets.len() < expected {
+        msg.push_str(&format!(
+            ". Every annotator's sheet is scored: add the missing sheet(s), or score only the {} that came back with \
+             `-p {stage}.annotators={}`",
+            sheets.len(),
+            sheets.len()
+        ));
+    } else {
+        msg.push_str(&format!(
+            ". More sheets than expected would count some annotator twice: remove the extra sheet(s){}",
+            if sheets.len() <= written {
+                format!(", or score all of them with `-p {stage}.annotators={}`", sheets.len())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Err(Error::Input(msg))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::ArrowError;
-use iamm_core::csv_field;
+use iamm_core::csv_text_cell;
 
 use crate::{PAPER_TABLE1, PaperRow, Run, Section};
 
@@ -221,18 +221,19 @@ pub fn table1(runs: &[Run]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_from_iter(columns)
 }
 
-/// Table 1 as CSV (RFC 4180), the `table1` table's columns; values at full precision.
+/// Table 1 as CSV (RFC 4180), the `table1` table's columns; values at full precision, text
+/// cells through [`csv_text_cell`] (no cell is read as a spreadsheet formula).
 pub fn csv(runs: &[Run]) -> String {
     let mut s = String::from("model,source,variant,stage,key,");
     s.push_str(&VALUE_COLUMNS.join(","));
     s.push('\n');
     for l in lines(runs) {
         let mut cells = vec![
-            csv_field(&l.model),
-            l.source.to_string(),
-            csv_field(l.variant.as_deref().unwrap_or("")),
-            csv_field(l.stage.as_deref().unwrap_or("")),
-            csv_field(l.key.as_deref().unwrap_or("")),
+            csv_text_cell(&l.model),
+            csv_text_cell(l.source),
+            csv_text_cell(l.variant.as_deref().unwrap_or("")),
+            csv_text_cell(l.stage.as_deref().unwrap_or("")),
+            csv_text_cell(l.key.as_deref().unwrap_or("")),
         ];
         cells.extend(l.values.iter().map(|v| v.map(|v| v.to_string()).unwrap_or_default()));
         s.push_str(&cells.join(","));
@@ -302,6 +303,28 @@ mod tests {
         let t = table1(&runs).unwrap();
         assert_eq!(t.num_rows(), 11);
         assert_eq!(t.num_columns(), 5 + 18);
-        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(iamm_core::csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn csv_text_cells_are_never_formulas_and_numbers_stay_numbers() {
+        // Stage names, variants and keys come from the pipeline: hostile ones are quoted
+        // away, negative metric values stay numbers.
+        let mut r = run("=HYPERLINK(\"http://x\")", "-2+3", 0.25);
+        r.key = "@sum(1)".into();
+        r.metrics.push(("bleu2".into(), Some(-0.25)));
+        let c = csv(&[r]);
+        let cells: Vec<&str> = c.lines().last().unwrap().split(',').collect();
+        assert_eq!(cells[..5], ["IAMM (other variant)", "ours", "'-2+3", "\"'=HYPERLINK(\"\"http://x\"\")\"", "'@sum(1)"], "{c}");
+        assert_eq!(cells[5 + VALUE_COLUMNS.iter().position(|c| *c == "bleu2").unwrap()], "-0.25", "{c}");
+        for line in c.lines() {
+            for cell in line.split(',') {
+                assert!(!cell.starts_with(iamm_core::FORMULA_TRIGGERS) || cell.parse::<f64>().is_ok(), "{cell:?} in {line}");
+            }
+        }
+        // The Arrow table keeps the exact text.
+        let t = table1(&[run("=x", "-y", 0.5)]).unwrap();
+        let stage = t.column_by_name("stage").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(stage.value(10), "=x");
     }
 }
