@@ -81,10 +81,11 @@ pub fn gc(ws: &mut Workspace, dry_run: bool, overrides: &[String]) -> Result<()>
 /// Reads every file of every artifact of `stages` (default: all) and compares it with the
 /// hash its manifest recorded. Returns whether all were intact.
 pub fn verify(ws: &mut Workspace, stages: &[String]) -> Result<bool> {
-    let names = if stages.is_empty() { ws.store.stages_on_disk() } else { stages.to_vec() };
+    let on_disk = ws.store.stages_on_disk();
+    let names = if stages.is_empty() { on_disk.clone() } else { stages.to_vec() };
     let (mut intact, mut damaged, mut bytes) = (0, 0, 0u64);
     for stage in &names {
-        if !ws.pipeline.stages.contains_key(stage) && !ws.store.stages_on_disk().contains(stage) {
+        if !ws.pipeline.stages.contains_key(stage) && !on_disk.contains(stage) {
             bail!("no stage `{stage}` in {} and no artifacts of that name", ws.pipeline.file.display());
         }
         for a in ws.store.all(stage) {

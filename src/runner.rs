@@ -22,7 +22,7 @@ pub struct RunOptions {
     pub no_rebuild: bool,
 }
 
-/// A cached artifact whose files no longer match their published hashes.
+/// How a cached artifact whose files no longer match their published hashes is described.
 fn damage_note(problems: &[String]) -> String {
     format!("damaged: {}", problems.join("; "))
 }
