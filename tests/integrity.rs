@@ -215,6 +215,7 @@ fn comet_opens_no_network_socket() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ran     comet"));
     let trace = std::fs::read_to_string(&log).unwrap();
-    let calls: Vec<&str> = trace.lines().filter(|l| l.contains("socket(") || l.contains("connect(")).collect();
+    // Local sockets (nscd user lookups when HOME is unset, for example) never leave the machine.
+    let calls: Vec<&str> = trace.lines().filter(|l| l.contains("AF_INET")).collect();
     assert!(calls.is_empty(), "network calls during comet:\n{}", calls.join("\n"));
 }
