@@ -22,7 +22,7 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
                     problems if problems.is_empty() => ("fresh", json!(p.key), vec![], json!(a.dir.display().to_string())),
                     problems => ("damaged", json!(p.key), problems, json!(a.dir.display().to_string())),
                 },
-                None => match ws.store.all(name).first() {
+                None => match ws.store.last_used(name) {
                     Some(prev) => (
                         "stale",
                         json!(p.key),
@@ -74,7 +74,8 @@ pub fn dag(ws: &Workspace, dot: bool) {
     }
 }
 
-/// The artifact for the stage's current key (`true`: fresh), or else its newest one (`false`).
+/// The artifact for the stage's planned key (`true`: fresh), or else the one the last run
+/// used (`current`), or else its newest one (`false`).
 pub(crate) fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
     let planned = ws.plan_targets(&[stage.to_string()])?;
     if let Some(Ok(p)) = planned.get(stage)
@@ -83,7 +84,7 @@ pub(crate) fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Arti
         warn_if_damaged(ws, &a);
         return Ok((a, true));
     }
-    match ws.store.all(stage).into_iter().next() {
+    match ws.store.last_used(stage) {
         Some(a) => {
             warn_if_damaged(ws, &a);
             Ok((a, false))

@@ -5,6 +5,7 @@ mod housekeeping;
 mod inspect;
 mod kinds;
 mod lock;
+mod needs;
 mod params;
 mod plan;
 mod report_cmd;

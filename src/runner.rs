@@ -43,7 +43,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
                     problems if problems.is_empty() => "cached".to_string(),
                     problems => format!("would run: {}", damage_note(&problems)),
                 },
-                None => match ws.store.all(&p.name).first() {
+                None => match ws.store.last_used(&p.name) {
                     Some(prev) => format!(
                         "would run: {}",
                         explain_change(&prev.manifest.key_parts, &p.parts).join("; ")
@@ -104,6 +104,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
                 a
             }
         };
+        ws.store.set_current(&p.name, &p.key)?;
         done.push((p.name.clone(), artifact));
     }
     ws.memo.save();

@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::needs::{Need, exactly_one};
 use crate::params::{ParamSpec, Params};
 use crate::store::Artifact;
 
@@ -17,6 +18,10 @@ pub trait StageKind: Sync {
     fn params(&self) -> &'static [ParamSpec];
     /// Hash of the code that produces this kind's outputs (see build.rs).
     fn fingerprint(&self) -> &'static str;
+    /// What the stage needs among its deps, checked at plan time (see `needs.rs`).
+    fn needs(&self) -> &'static [Need] {
+        &[]
+    }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput>;
 }
 
@@ -48,22 +53,12 @@ impl<'a> StageContext<'a> {
 
     /// The one dep of stage kind `kind` (`what` says what it is for, in the error).
     pub fn only_dep_of_kind(&self, kind: &str, what: &str) -> Result<(&'a str, &'a Artifact)> {
-        let found: Vec<_> = self.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).collect();
+        let found: Vec<&str> =
+            self.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).map(|(n, _)| *n).collect();
         let deps = self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-        match found.as_slice() {
-            [(name, artifact)] => Ok((name, artifact)),
-            [] => bail!(
-                "stage `{}` needs a `{kind}` stage among its deps ({what}), and its deps ({deps}) have none; \
-                 add one to `deps:` in pipeline.yaml, e.g. `deps: [tokenize, train]`",
-                self.stage
-            ),
-            many => bail!(
-                "stage `{}` has {} `{kind}` stages among its deps ({}); keep only the one for {what}",
-                self.stage,
-                many.len(),
-                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ),
-        }
+        let name = exactly_one(self.stage, kind, what, &found, &deps).map_err(|e| anyhow!(e))?;
+        let (name, artifact) = self.upstream.iter().find(|(n, _)| *n == name).context("a dep found above")?;
+        Ok((name, artifact))
     }
 
     /// The dep (name, artifact) that provides table `name`, for stages that record where

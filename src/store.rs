@@ -27,6 +27,9 @@ pub const STORE_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Where removed folders go before they are deleted (see `Store::discard`).
 const TRASH: &str = ".trash";
+/// `artifacts/<stage>/current`: a relative symbolic link to the artifact the last `run`
+/// published or reused for the stage, for notebooks and for `status` reasons.
+pub const CURRENT: &str = "current";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InputInfo {
@@ -162,6 +165,31 @@ impl Store {
         found
     }
 
+    /// The artifact `artifacts/<stage>/current` points to, if it still exists.
+    pub fn current(&self, stage: &str) -> Option<Artifact> {
+        check_stage_name(stage).ok()?;
+        let target = fs::read_link(self.root.join(stage).join(CURRENT)).ok()?;
+        self.load(stage, target.to_str()?)
+    }
+
+    /// What the stage's present state is compared with: the current artifact, else the newest.
+    pub fn last_used(&self, stage: &str) -> Option<Artifact> {
+        self.current(stage).or_else(|| self.all(stage).into_iter().next())
+    }
+
+    /// Points `artifacts/<stage>/current` at `key`, atomically (a new link renamed over the old).
+    pub fn set_current(&self, stage: &str, key: &str) -> Result<()> {
+        let link = self.root.join(stage).join(CURRENT);
+        if fs::read_link(&link).is_ok_and(|t| t == Path::new(key)) {
+            return Ok(());
+        }
+        let tmp = link.with_file_name(format!(".tmp-{CURRENT}-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(key, &tmp)
+            .and_then(|()| fs::rename(&tmp, &link))
+            .with_context(|| format!("cannot point {} at {key}", link.display()))
+    }
+
     /// Starts a new artifact in a private temporary folder.
     pub fn begin(&self, stage: &str, key: &str) -> Result<PathBuf> {
         let dir = self.root.join(stage).join(format!(".tmp-{key}-{}", std::process::id()));
@@ -276,6 +304,11 @@ impl Store {
             }
         };
         memo.forget_under(&target);
+        if let Some(name) = entry
+            && fs::read_link(self.root.join(stage).join(CURRENT)).is_ok_and(|t| t == Path::new(name))
+        {
+            let _ = fs::remove_file(self.root.join(stage).join(CURRENT));
+        }
         let trash = self.root.join(TRASH);
         fs::create_dir_all(&trash).with_context(|| format!("cannot create {}", trash.display()))?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow};
 use indexmap::IndexMap;
 
 use crate::hashing::HashMemo;
-use crate::plan::{PlannedStage, plan};
+use crate::plan::{PlannedStage, describe_failures, plan};
 use crate::spec::Pipeline;
 use crate::store::Store;
 
@@ -41,12 +41,14 @@ impl Workspace {
         Ok(plan(&self.pipeline, &order, &mut self.memo))
     }
 
-    /// Like `plan_targets`, but the first stage that cannot be planned is an error.
+    /// Like `plan_targets`, but any stage that cannot be planned is an error, which lists every
+    /// problem of the plan at once (see `describe_failures`).
     pub fn plan_or_fail(&mut self, targets: &[String]) -> Result<Vec<PlannedStage>> {
-        self.plan_targets(targets)?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect::<Result<Vec<_>>>()
-            .map_err(|e| anyhow!("{e:#}"))
+        let (planned, failed): (Vec<_>, Vec<_>) = self.plan_targets(targets)?.into_values().partition(Result::is_ok);
+        if failed.is_empty() {
+            return Ok(planned.into_iter().flatten().collect());
+        }
+        let errors: Vec<&anyhow::Error> = failed.iter().filter_map(|r| r.as_ref().err()).collect();
+        Err(anyhow!("{}", describe_failures(&errors)))
     }
 }

@@ -86,7 +86,7 @@ fn check_cells(path: &Path) -> usize {
 fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             csv_files(&p, out);
         } else if p.extension().is_some_and(|x| x == "csv") {
             out.push(p);

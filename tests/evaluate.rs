@@ -200,7 +200,7 @@ fn bad_input_is_explained() {
          evaluate:\n    deps: [tokenize]\n  report:\n    deps: [tokenize]\n",
     );
     let err = ws.fails(&["run", "evaluate"]);
-    assert!(err.contains("needs a `train` stage among its deps") && err.contains("deps: [tokenize, train]"), "{err}");
+    assert!(err.contains("needs one `train` stage among its deps") && err.contains("deps: [tokenize, train]"), "{err}");
     assert!(ws.artifacts("evaluate").is_empty());
     let err = ws.fails(&["run", "report"]);
     assert!(err.contains("none of its deps (tokenize) is an evaluate stage"), "{err}");

@@ -163,9 +163,9 @@ fn demo_viewer_marks_associated_words_and_shows_every_system() {
                  viewer_no_system:\n    uses: viewer\n    deps: [analysis]\n\nprofiles:\n";
     std::fs::write(ws.path("pipeline.yaml"), yaml.replacen("profiles:\n", extra, 1)).unwrap();
     let e = ws.fails(&["run", "viewer_no_analysis"]);
-    assert!(e.contains("needs an analysis stage (a dep with an `associations` table) among its deps (`evaluate`)"), "{e}");
+    assert!(e.contains("needs one `analysis` stage among its deps (the associations to show), and its deps (evaluate) have none"), "{e}");
     let e = ws.fails(&["run", "viewer_no_system"]);
-    assert!(e.contains("none of its deps (`analysis`) has a `responses` table"), "{e}");
+    assert!(e.contains("needs at least one `evaluate` stage among its deps (the systems whose responses to compare), and its deps (analysis) have none"), "{e}");
 }
 
 fn common_escape(s: &str) -> String {

@@ -18,6 +18,7 @@ use iamm_train::associations::{Association, Loc, direction_name};
 use serde_json::json;
 
 use crate::params::{ParamSpec, ParamType};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Analysis;
@@ -78,6 +79,12 @@ impl StageKind for Analysis {
     }
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::ANALYSIS
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[
+            Need::One { kind: "train", what: "the model whose associations to analyse" },
+            Need::One { kind: "tokenize", what: "the test examples and vocabulary" },
+        ]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
 use crate::shards::ShardStore;
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Comet;
@@ -116,6 +117,9 @@ impl StageKind for Comet {
     }
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::COMET
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::One { kind: "ingest", what: "the dialogues to query COMET for" }]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

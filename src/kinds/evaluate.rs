@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
 use super::model_io::{load_trained, variant_name, vocab_words};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Evaluate;
@@ -112,6 +113,12 @@ impl StageKind for Evaluate {
     }
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::EVALUATE
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[
+            Need::One { kind: "train", what: "the model to evaluate" },
+            Need::One { kind: "tokenize", what: "the test examples and vocabulary" },
+        ]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

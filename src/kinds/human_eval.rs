@@ -10,6 +10,7 @@ use iamm_human_eval::{
 use serde_json::json;
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct HumanEval;
@@ -84,6 +85,12 @@ impl StageKind for HumanEval {
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::HUMAN_EVAL
     }
+    fn needs(&self) -> &'static [Need] {
+        &[
+            Need::Named { param: "proposed", kind: "evaluate" },
+            Need::Named { param: "baseline", kind: "evaluate" },
+        ]
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
@@ -156,15 +163,13 @@ impl StageKind for HumanEvalScore {
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::HUMAN_EVAL_SCORE
     }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::One { kind: "human_eval", what: "the export whose sheets to score" }]
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
-        let exports: Vec<_> = ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("human_eval_key")).collect();
-        let (export_stage, export) = match exports.as_slice() {
-            [one] => *one,
-            [] => bail!("stage `{}` needs a human_eval stage among its deps; add it to `deps:` in pipeline.yaml", ctx.stage),
-            _ => bail!("stage `{}` scores one export, but several deps are human_eval stages; keep one in `deps:`", ctx.stage),
-        };
+        let (export_stage, export) = ctx.only_dep_of_kind("human_eval", "the export whose sheets to score")?;
         let key = Key::from_batch(&export.read_table("human_eval_key")?, &format!("the key of `{export_stage}`"))?;
         let aggregate = if p.str("aggregate")? == "majority" { Aggregate::Majority } else { Aggregate::Pooled };
         // The exported sheets, and how many the export wrote (its `annotators` param).

@@ -30,3 +30,27 @@ pub fn find(kind: &str) -> Option<&'static dyn StageKind> {
 pub fn names() -> Vec<&'static str> {
     ALL.iter().map(|k| k.kind()).collect()
 }
+
+/// Where the file an input param names comes from (the README's "Getting the data"), for the
+/// error that says it is missing.
+pub fn where_to_get(kind: &str, param: &str) -> Option<&'static str> {
+    const PUNKT: &str = "NLTK's Punkt parameters: `python3 -m pip install nltk && python3 -c \"import nltk; \
+                         nltk.download('punkt_tab')\"` writes ~/nltk_data/tokenizers/punkt_tab/english";
+    Some(match (kind, param) {
+        ("ingest", "source") => {
+            "the EmpatheticDialogues release is https://dl.fbaipublicfiles.com/parlai/empatheticdialogues/\
+             empatheticdialogues.tar.gz (give the .tar.gz or its extracted folder)"
+        }
+        ("comet", "model") => {
+            "COMET-ATOMIC 2020 (BART) is exported to ONNX once with scripts/comet/export_onnx.py (README, \
+             \"Exporting COMET to ONNX\")"
+        }
+        ("comet" | "tokenize" | "evaluate", "punkt") => PUNKT,
+        ("tokenize", "vectors") => "GloVe 6B 300-d is glove.6B.300d.txt in https://nlp.stanford.edu/data/glove.6B.zip",
+        ("analysis", "lexicon") => {
+            "the NRC Emotion Intensity Lexicon is at https://saifmohammad.com/WebPages/AffectIntensity.htm \
+             (NRC-Emotion-Intensity-Lexicon-v1.txt)"
+        }
+        _ => return None,
+    })
+}

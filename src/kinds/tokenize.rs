@@ -5,6 +5,7 @@ use iamm_tokenize::SplitExamples;
 use serde_json::json;
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Tokenize;
@@ -52,6 +53,9 @@ impl StageKind for Tokenize {
     }
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::TOKENIZE
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::One { kind: "ingest", what: "the dialogues to tokenize" }]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

@@ -11,6 +11,7 @@ use iamm_train::IammConfig;
 use serde_json::json;
 
 use crate::params::{ParamSpec, ParamType};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Train;
@@ -64,6 +65,9 @@ impl StageKind for Train {
     }
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::TRAIN
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::One { kind: "tokenize", what: "the tokenized examples and vocabulary" }]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_viewer::{ViewerOptions, render};
 use serde_json::json;
 
 use crate::params::{ParamSpec, ParamType};
+use crate::needs::Need;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Viewer;
@@ -53,6 +54,12 @@ impl StageKind for Viewer {
     fn fingerprint(&self) -> &'static str {
         super::fingerprints::VIEWER
     }
+    fn needs(&self) -> &'static [Need] {
+        &[
+            Need::One { kind: "analysis", what: "the associations to show" },
+            Need::Some { kind: "evaluate", what: "the systems whose responses to compare" },
+        ]
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
@@ -62,22 +69,7 @@ impl StageKind for Viewer {
             top_pairs: p.int("top_pairs")? as usize,
             title: p.str("title")?.to_string(),
         };
-        let deps = || ctx.upstream.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-        let analyses: Vec<_> = ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("associations")).collect();
-        let (analysis, artifact) = match analyses.as_slice() {
-            [one] => *one,
-            [] => bail!(
-                "stage `{}` needs an analysis stage (a dep with an `associations` table) among its deps ({}); \
-                 add it to `deps:` in pipeline.yaml",
-                ctx.stage,
-                deps()
-            ),
-            many => bail!(
-                "stage `{}` shows the associations of one model, but several deps have them ({}); keep one analysis stage in `deps:`",
-                ctx.stage,
-                many.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-            ),
-        };
+        let (analysis, artifact) = ctx.only_dep_of_kind("analysis", "the associations to show")?;
         let associations = iamm_viewer::associations(
             &artifact.read_table("associations")?,
             &format!("associations of `{analysis}`"),
@@ -91,15 +83,6 @@ impl StageKind for Viewer {
             let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;
             systems.push(iamm_viewer::responses(&table, &label).map_err(|e| anyhow!("{e}"))?);
         }
-        if systems.is_empty() {
-            bail!(
-                "stage `{}` compares the responses of evaluate stages, and none of its deps ({}) has a `responses` table; \
-                 add one or more evaluate stages to `deps:` in pipeline.yaml",
-                ctx.stage,
-                deps()
-            );
-        }
-
         let page = render(&associations, &systems, &opts).map_err(|e| anyhow!("{e}"))?;
         std::fs::write(ctx.out_dir.join("viewer.html"), &page.html).context("writing viewer.html")?;
 

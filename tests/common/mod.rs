@@ -80,14 +80,14 @@ impl Ws {
         serde_json::from_slice(&out.stdout).expect("JSON status")
     }
 
-    /// Published artifact folders of a stage.
+    /// Published artifact folders of a stage (not the `current` link).
     pub fn artifacts(&self, stage: &str) -> Vec<String> {
         let mut keys: Vec<String> = std::fs::read_dir(self.path("artifacts").join(stage))
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
+            .filter(|n| !n.starts_with('.') && n != "current")
             .collect();
         keys.sort();
         keys
@@ -110,7 +110,12 @@ impl Ws {
 fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() { walk(&p, f) } else { f(&p) }
+        // `current` links would list an artifact twice.
+        match e.file_type() {
+            Ok(t) if t.is_symlink() => {}
+            Ok(t) if t.is_dir() => walk(&p, f),
+            _ => f(&p),
+        }
     }
 }
 

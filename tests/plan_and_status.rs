@@ -1,0 +1,158 @@
+//! Checks made before any work (deps, params naming deps, every missing input at once), the
+//! exact reasons `status` gives, and the `current` pointer of each stage.
+
+mod common;
+
+use common::Ws;
+use serde_json::Value;
+
+fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap_or_else(|| panic!("{name} in {status}"))
+}
+
+fn reasons(ws: &Ws, args: &[&str], name: &str) -> Vec<String> {
+    let mut all = vec!["status", "--json"];
+    all.extend_from_slice(args);
+    let out = ws.run(&all);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    let s = stage(&status, name);
+    s["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_param_naming_a_stage_outside_the_deps_is_an_error_before_any_work() {
+    let ws = Ws::demo();
+    let line = std::fs::read_to_string(ws.path("pipeline.yaml"))
+        .unwrap()
+        .lines()
+        .position(|l| l == "  human_eval:")
+        .unwrap()
+        + 2; // the first line of its declaration (1-based)
+    let wrong = ["-p", "human_eval.proposed=evaluate_wo_ea"];
+    let want = format!(
+        "pipeline.yaml:{line}: stage `human_eval`: param `proposed` names `evaluate_wo_ea`, which is not among its deps \
+         (evaluate, evaluate_wo_ws)"
+    );
+    for cmd in [&["run", "--dry-run"][..], &["run", "human_eval"][..]] {
+        let err = ws.fails(&[cmd, &wrong[..]].concat());
+        assert!(err.contains(&want), "{err}");
+    }
+    assert!(!ws.path("artifacts/ingest").exists(), "nothing ran");
+    let out = ws.run(&["status", "--json", wrong[0], wrong[1]]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let he = stage(&status, "human_eval");
+    assert_eq!(he["state"], "blocked");
+    assert!(he["reasons"][0].as_str().unwrap().contains(&want), "{he}");
+    assert_eq!(stage(&status, "human_eval_score")["state"], "blocked", "downstream waits");
+    assert_eq!(stage(&status, "ingest")["state"], "missing", "upstream is unaffected");
+
+    // A param naming a dep of the wrong kind.
+    let yaml = std::fs::read_to_string(ws.path("pipeline.yaml")).unwrap();
+    std::fs::write(ws.path("pipeline.yaml"), yaml.replace("deps: [evaluate, evaluate_wo_ws]", "deps: [evaluate, train_wo_ws]"))
+        .unwrap();
+    let err = ws.fails(&["run", "--dry-run", "-p", "human_eval.baseline=train_wo_ws"]);
+    assert!(err.contains("param `baseline` names `train_wo_ws`, a `train` stage; it must name one of the `evaluate` stages among the deps (evaluate)"), "{err}");
+}
+
+#[test]
+fn deps_a_stage_needs_are_checked_at_plan_time() {
+    let ws = Ws::new(
+        "stages:\n  ingest:\n    params: {source: demo/ed}\n  tokenize:\n    deps: [ingest]\n  \
+         evaluate:\n    deps: [tokenize]\n  viewer:\n    deps: [ingest]\n",
+    );
+    let err = ws.fails(&["run", "--dry-run"]);
+    assert!(err.contains("the plan cannot run; nothing ran"), "{err}");
+    assert!(err.contains("pipeline.yaml:7: stage `evaluate` needs one `train` stage among its deps (the model to evaluate)"), "{err}");
+    assert!(err.contains("e.g. `deps: [tokenize, train]`"), "{err}");
+    assert!(err.contains("pipeline.yaml:9: stage `viewer` needs one `analysis` stage"), "{err}");
+    assert!(err.contains("stage `viewer` needs at least one `evaluate` stage among its deps"), "{err}");
+    let status = ws.status_json();
+    assert_eq!(stage(&status, "evaluate")["state"], "blocked", "{status}");
+    assert_eq!(stage(&status, "tokenize")["state"], "missing", "{status}");
+    let err = ws.fails(&["run", "evaluate"]);
+    assert!(err.contains("needs one `train` stage"), "{err}");
+    assert!(ws.artifacts("tokenize").is_empty(), "nothing ran before the error");
+}
+
+#[test]
+fn every_missing_input_of_the_paper_profile_is_listed_at_once() {
+    let ws = Ws::demo();
+    let err = ws.fails(&["run", "--profile", "paper"]);
+    assert!(err.contains("the plan cannot run; nothing ran"), "{err}");
+    for (param, hint) in [
+        ("ingest.source", "dl.fbaipublicfiles.com/parlai/empatheticdialogues"),
+        ("comet.model", "scripts/comet/export_onnx.py"),
+        ("tokenize.vectors", "glove.6B.zip"),
+        ("analysis.lexicon", "AffectIntensity.htm"),
+        ("comet.punkt", "nltk.download('punkt_tab')"),
+    ] {
+        assert!(err.contains(&format!("-p {param}=PATH")), "{param} in {err}");
+        assert!(err.contains(hint), "{hint} in {err}");
+    }
+    // The Punkt folder is one missing input read by six params, listed once.
+    assert_eq!(err.matches("missing input:").count(), 5, "{err}");
+    let punkt = err.lines().skip_while(|l| !l.contains("punkt_tab/english")).nth(1).unwrap();
+    for user in ["comet.punkt", "tokenize.punkt", "evaluate.punkt", "evaluate_wo_ws.punkt"] {
+        assert!(punkt.contains(user), "{user} in {punkt}");
+    }
+    assert!(!err.contains("waits for"), "waiting stages are not listed: {err}");
+    assert!(!ws.path("artifacts/ingest").exists(), "nothing ran");
+}
+
+#[test]
+fn status_reasons_are_the_difference_with_the_current_artifact() {
+    let ws = Ws::demo();
+    for seed in ["1", "2"] {
+        ws.ok(&["run", "train", "-p", &format!("train.seed={seed}")]);
+    }
+    ws.ok(&["run", "train"]);
+    // The newest artifact is seed 42's; the last run used it: only the device differs.
+    assert_eq!(reasons(&ws, &["-p", "train.device=cuda"], "train"), vec![r#"param `device`: "cpu" -> "cuda""#]);
+    // After reusing seed 1's artifact, that one is current.
+    ws.ok(&["run", "train", "-p", "train.seed=1"]);
+    assert_eq!(reasons(&ws, &["-p", "train.seed=1", "-p", "train.device=cuda"], "train"), vec![
+        r#"param `device`: "cpu" -> "cuda""#
+    ]);
+    assert_eq!(reasons(&ws, &["-p", "train.seed=3"], "train"), vec!["param `seed`: 1 -> 3"]);
+
+    // A list is shown in full; a moved file with the same bytes is no reason.
+    let moved = ws.path("moved-vectors.txt");
+    std::fs::copy(ws.path("demo/vectors/demo-vectors.16d.txt"), &moved).unwrap();
+    let moved_param = format!("tokenize.vectors={}", moved.display());
+    assert_eq!(reasons(&ws, &["-p", &moved_param, "-p", "tokenize.vocab_splits=[train]"], "tokenize"), vec![
+        r#"param `vocab_splits`: ["train","valid","test"] -> ["train"]"#
+    ]);
+    let out = ws.run(&["status", "--json", "-p", &moved_param]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stage(&status, "tokenize")["state"], "fresh", "moving an input keeps the key");
+    // New content at the moved path is a reason, naming both paths.
+    std::fs::write(&moved, std::fs::read_to_string(&moved).unwrap().replacen(' ', "  ", 1)).unwrap();
+    let why = reasons(&ws, &["-p", &moved_param], "tokenize");
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].starts_with("input `vectors` now reads") && why[0].contains("with other content"), "{why:?}");
+}
+
+#[test]
+fn each_stage_has_a_current_link_to_what_the_last_run_used() {
+    let ws = Ws::demo();
+    ws.ok(&["run", "tokenize"]);
+    let link = ws.path("artifacts/tokenize/current");
+    let first = std::fs::read_link(&link).unwrap();
+    assert_eq!(first.to_str().unwrap(), ws.artifacts("tokenize")[0], "a relative link to the key folder");
+    assert!(link.join("vocab.parquet").is_file(), "tables read through the link");
+    ws.ok(&["run", "tokenize", "-p", "tokenize.vocab_splits=[train]"]);
+    let second = std::fs::read_link(&link).unwrap();
+    assert_ne!(first, second);
+    // Reusing a cached artifact moves the link back.
+    assert!(ws.ok(&["run", "tokenize"]).contains("cached  tokenize"));
+    assert_eq!(std::fs::read_link(&link).unwrap(), first);
+    // The link is not an artifact: status, verify and gc see two, and gc drops a link to what it removes.
+    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    assert!(ws.ok(&["verify", "tokenize"]).contains("verify: 2 artifact(s) intact"));
+    ws.ok(&["run", "tokenize", "-p", "tokenize.vocab_splits=[train]"]);
+    let gc = ws.ok(&["gc"]);
+    assert!(gc.contains(&format!("removed tokenize/{}", second.display())), "{gc}");
+    assert!(std::fs::symlink_metadata(&link).is_err(), "no link left dangling");
+    ws.ok(&["run", "tokenize"]);
+    assert_eq!(std::fs::read_link(&link).unwrap(), first);
+}
