@@ -8,4 +8,11 @@ if ! command -v strace >/dev/null; then
   echo "installing strace with apt-get (tests/integrity.rs needs it)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
 fi
+# stages/human_eval/tests/print_layout.rs prints an annotator sheet to PDF with LibreOffice
+# and reads the PDF back with poppler (about 280 MB installed, under a minute to install).
+if ! command -v soffice >/dev/null || ! command -v pdftotext >/dev/null; then
+  echo "installing libreoffice-calc-nogui and poppler-utils with apt-get (stages/human_eval/tests/print_layout.rs needs them)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    libreoffice-calc-nogui poppler-utils >/dev/null
+fi
 cargo test --release --workspace "$@"

@@ -10,6 +10,7 @@ use rust_xlsxwriter::{DataValidation, DocProperties, ExcelDateTime, Format, Form
 
 use crate::input::{ResponseRow, readable};
 use crate::key::{Key, KeyRow};
+use crate::layout::{COLUMN_WIDTHS, row_height, set_print_layout};
 use crate::rng::{id_key, stream};
 use crate::{Answer, Aspect, Error, Identical, ItemKind, Result};
 
@@ -372,9 +373,10 @@ pub(crate) fn write_csv<'a>(
     w.flush().map_err(|e| err(e.to_string()))
 }
 
-/// A sheet as XLSX: bold frozen header, wrapped text, an A/B/Tie drop-down on the answer
-/// columns and a second sheet with the instructions. Cells are string cells (never formulas),
-/// so their text is kept exactly, `=...` included.
+/// A sheet as XLSX: bold frozen header, wrapped text in rows as high as it needs, an A/B/Tie
+/// drop-down on the answer columns, a print layout (see [`set_print_layout`]) and a second
+/// sheet with the instructions. Cells are string cells (never formulas), so their text is
+/// kept exactly, `=...` included.
 pub(crate) fn write_xlsx<'a>(
     path: &Path,
     rows: &[[&str; 4]],
@@ -390,13 +392,15 @@ pub(crate) fn write_xlsx<'a>(
     let answer = Format::new().set_align(FormatAlign::Center).set_align(FormatAlign::Top).set_background_color("FFF2CC");
     let ws = wb.add_worksheet();
     ws.set_name("Ratings").map_err(err)?;
-    for (c, (name, width)) in SHEET_COLUMNS.iter().zip([12.0, 60.0, 40.0, 40.0, 11.0, 11.0, 11.0]).enumerate() {
+    for (c, (name, width)) in SHEET_COLUMNS.iter().zip(COLUMN_WIDTHS).enumerate() {
         ws.write_string_with_format(0, c as u16, *name, &header).map_err(err)?;
         ws.set_column_width(c as u16, width).map_err(err)?;
     }
     ws.set_freeze_panes(1, 0).map_err(err)?;
+    set_print_layout(ws).map_err(err)?;
     for (i, row) in rows.iter().enumerate() {
         let r = i as u32 + 1;
+        ws.set_row_height(r, row_height(row)).map_err(err)?;
         for (c, text) in row.iter().enumerate() {
             ws.write_string_with_format(r, c as u16, *text, &wrap).map_err(err)?;
         }
@@ -417,6 +421,7 @@ pub(crate) fn write_xlsx<'a>(
     let help = wb.add_worksheet();
     help.set_name("Instructions").map_err(err)?;
     help.set_column_width(0, 95.0).map_err(err)?;
+    help.set_print_fit_to_pages(1, 0);
     for (i, line) in instructions().lines().enumerate() {
         help.write_string(i as u32, 0, line).map_err(err)?;
     }

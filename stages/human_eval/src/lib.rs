@@ -11,6 +11,7 @@
 mod export;
 mod input;
 mod key;
+mod layout;
 mod paper;
 mod rng;
 mod score;
