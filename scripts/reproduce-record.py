@@ -38,10 +38,13 @@ def write_csv(path, rows):
 
 
 def time_log(path):
+    """Peak memory (GiB), total wall time (h) and the number of runs in an appended GNU time log:
+    a resumed run appends one entry per process."""
     text = Path(path).read_text() if path and Path(path).exists() else ""
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
-    return (int(rss.group(1)) / 1024 / 1024 if rss else None), (wall.group(1) if wall else None)
+    rss = [int(m) for m in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", text)]
+    walls = re.findall(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+    seconds = sum(sum(float(p) * 60**i for i, p in enumerate(reversed(w.split(":")))) for w in walls)
+    return (max(rss) / 1024 / 1024 if rss else None), (seconds / 3600 if walls else None), len(walls)
 
 
 def main():
@@ -82,7 +85,7 @@ def main():
                 f.write(f"- {role}: {utt}\n")
             f.write(f"\n**Reference:** {r['reference']}\n\n**w/o IA:** {r['generated']}\n\n")
 
-    rss_gib, wall = time_log(args.time_log)
+    rss_gib, wall_h, runs = time_log(args.time_log)
     tstats, estats = train["stats"], evaluate["stats"]
     steps_per_s = tstats["steps"] / train["wall_time_s"] if train["wall_time_s"] else float("nan")
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
@@ -92,12 +95,17 @@ def main():
         f"- Tool: iamm-pipe at git commit `{args.commit}` (release build).",
         f"- Command: `nice -n 19 iamm-pipe -f {args.config} run all` (then `python3 scripts/reproduce-record.py ...`).",
         f"- Machine: {platform.node() and 'the project machine'}, {cpu}, 2 cores, 24 GiB, CPU only, Linux {platform.release()}.",
-        f"- Wall time of the whole run: {wall or '?'} (GNU time; the run shared the 2 cores with builds, niced);"
-        f" peak memory {rss_gib:.2f} GiB." if rss_gib else "- Wall time / peak memory: not recorded.",
-        f"- Training: {tstats['steps']} updates in {train['wall_time_s'] / 3600:.2f} h = {steps_per_s:.2f} steps/s"
-        f" (resumed from step {tstats['resumed_from_step']}); selected step {tstats['selected']['step']}"
-        f" (valid PPL {tstats['selected']['ppl']:.2f}, accuracy {tstats['selected']['accuracy']:.4f}) by the `reference` rule.",
-        f"- Evaluation: {estats.get('examples_per_s', float('nan')):.1f} test examples/s, peak RSS {estats.get('peak_rss_mb', '?')} MB.",
+        f"- Wall time of the whole run: {wall_h:.2f} h in {runs} process(es) (GNU time; a killed run resumes from"
+        f" its last checkpoint; it shared the 2 cores with builds); peak memory {rss_gib:.2f} GiB."
+        if rss_gib else "- Wall time / peak memory: not recorded.",
+        f"- Training: {tstats['steps']} updates; the last process ran {train['wall_time_s'] / 3600:.2f} h"
+        f" = {steps_per_s:.2f} steps/s over the whole count" if tstats["resumed_from_step"] is None else
+        f"- Training: {tstats['steps']} updates; the last process resumed from step {tstats['resumed_from_step']}"
+        f" and made {tstats['steps'] - tstats['resumed_from_step']} in {train['wall_time_s'] / 3600:.2f} h",
+        f"- Selected: step {tstats['selected']['step']} (valid PPL {tstats['selected']['ppl']:.2f}, accuracy"
+        f" {tstats['selected']['accuracy']:.4f}) by the `{train['params']['selection']}` rule.",
+        f"- Evaluation: {estats.get('examples_per_s', float('nan')):.1f} test examples/s, peak RSS"
+        f" {estats.get('peak_rss_mb', float('nan')):.0f} MB.",
         "",
         "## Artifacts",
         "",
