@@ -7,7 +7,7 @@ use std::path::Path;
 const KINDS: &[(&str, &[&str])] = &[
     ("ingest", &["stages/ingest/src", "crates/core/src", "src/kinds/ingest.rs"]),
     ("tokenize", &["stages/tokenize/src", "crates/core/src", "crates/text/src", "src/kinds/tokenize.rs"]),
-    ("train", &["stages/train/src", "crates/core/src", "crates/plot/src", "src/kinds/train.rs", "src/kinds/model_io.rs"]),
+    ("train", &["stages/train/src", "crates/core/src", "crates/plot/src", "crates/tensorboard/src", "src/kinds/train.rs", "src/kinds/model_io.rs"]),
     // Decoding code lives in the train crate and the figure in the plot crate: both shape the outputs.
     ("evaluate", &["stages/evaluate/src", "stages/train/src", "crates/core/src", "crates/text/src", "crates/plot/src", "src/kinds/evaluate.rs", "src/kinds/model_io.rs"]),
     ("report", &["stages/report/src", "crates/core/src", "src/kinds/report.rs"]),

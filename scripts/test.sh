@@ -15,4 +15,13 @@ if ! command -v soffice >/dev/null || ! command -v pdftotext >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     libreoffice-calc-nogui poppler-utils >/dev/null
 fi
+# tests/tensorboard.rs reads the training logs back with TensorBoard's own reader, from a
+# Python venv made once in target/ (pip, from PyPI) and named by IAMM_TEST_PYTHON.
+venv=target/test-venv
+if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+  echo "making $venv with TensorBoard (tests/tensorboard.rs reads the event files with it)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q tensorboard==2.21.0
+fi
+export IAMM_TEST_PYTHON="$PWD/$venv/bin/python"
 cargo test --release --workspace "$@"

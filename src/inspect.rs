@@ -1,6 +1,6 @@
 //! Read-only commands: `status`, `dag`, `show`, `stages`.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
@@ -106,7 +106,14 @@ fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
 }
 
 pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Result<()> {
-    let (artifact, fresh) = current_or_latest(ws, stage)?;
+    let work = if as_json { None } else { unpublished_work(ws, stage)? };
+    if let Some(dir) = &work {
+        show_work(dir, rows)?;
+    }
+    let (artifact, fresh) = match current_or_latest(ws, stage) {
+        Err(_) if work.is_some() => return Ok(()),
+        found => found?,
+    };
     if !fresh {
         eprintln!(
             "warning: `{stage}` is stale for the current pipeline; showing its newest artifact \
@@ -155,6 +162,47 @@ pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Resu
                 print!("{}", format_head(&head)?);
             }
     }
+    Ok(())
+}
+
+/// The work folder of a run of `stage`'s planned key that has not published yet (one that is
+/// running, or was killed and resumes from there): `.rows/<kind>/<key>/`, as train keeps its
+/// checkpoints and live curve.
+fn unpublished_work(ws: &mut Workspace, stage: &str) -> Result<Option<std::path::PathBuf>> {
+    let planned = ws.plan_targets(&[stage.to_string()])?;
+    let Some(Ok(p)) = planned.get(stage) else { return Ok(None) };
+    let dir = ws.store.root.join(".rows").join(p.kind.kind()).join(&p.key);
+    Ok((dir.is_dir() && ws.store.load(stage, &p.key).is_none()).then_some(dir))
+}
+
+/// A work folder's files, and the last `rows` rows of its CSV files (train's growing curve).
+fn show_work(dir: &std::path::Path, rows: usize) -> Result<()> {
+    println!("unpublished run (running now, or interrupted: `iamm-pipe run` resumes it)");
+    println!("work      {}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if !name.ends_with(".csv") {
+            println!("file      {name}{}", if path.is_dir() { "/" } else { "" });
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let body: Vec<&str> = lines.collect();
+        println!("\ncsv {name}: {} rows so far, the last {}:", body.len(), rows.min(body.len()));
+        for line in &body[body.len().saturating_sub(rows)..] {
+            let cells: Vec<String> = header.iter().zip(line.split(',')).map(|(h, v)| format!("{h}={v}")).collect();
+            println!("  {}", cells.join(" "));
+        }
+    }
+    println!();
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod lock;
 mod needs;
 mod params;
 mod plan;
+mod progress;
 mod report_cmd;
 mod runner;
 mod shards;
@@ -18,10 +19,12 @@ mod workspace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::progress::ProgressMode;
 use crate::runner::RunOptions;
 use crate::workspace::Workspace;
 
@@ -39,6 +42,12 @@ struct Cli {
     /// Worker threads for stages that parallelise [default: all cores].
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Progress of long steps, on stderr.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+    /// Seconds between two progress lines of a running step in line mode.
+    #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    progress_every: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -159,6 +168,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--progress-every`: a positive number of seconds.
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("expected a positive number of seconds, found `{s}`")),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(dir) = &cli.dir {
         std::env::set_current_dir(dir).with_context(|| format!("cannot enter {}", dir.display()))?;
@@ -175,7 +192,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
         Command::Run { stages, force, dry_run, no_wait, no_rebuild } => {
-            runner::run(&mut ws, &RunOptions { targets: stages, force, dry_run, wait: !no_wait, no_rebuild })?;
+            let (progress, progress_every) = (cli.progress, cli.progress_every);
+            let opts = RunOptions { targets: stages, force, dry_run, wait: !no_wait, no_rebuild, progress, progress_every };
+            runner::run(&mut ws, &opts)?;
         }
         Command::Status { stages, json } => {
             if !inspect::status(&mut ws, &stages, json)? {
@@ -199,4 +218,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stages => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--help` describes every command, flag and argument.
+    #[test]
+    fn every_command_flag_and_argument_has_help() {
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        let commands = std::iter::once(&cli).chain(cli.get_subcommands());
+        for cmd in commands {
+            if cmd.get_name() != cli.get_name() && cmd.get_about().is_none() {
+                missing.push(format!("command `{}`", cmd.get_name()));
+            }
+            for arg in cmd.get_arguments().filter(|a| !["help", "version"].contains(&a.get_id().as_str())) {
+                if arg.get_help().is_none() {
+                    missing.push(format!("`{}` of `{}`", arg.get_id(), cmd.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {}", missing.join(", "));
+    }
 }

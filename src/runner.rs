@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use indicatif::{MultiProgress, ProgressDrawTarget};
 use rayon::prelude::*;
 
 use crate::hashing::HashMemo;
 use crate::lock::{WorkspaceLock, unix_now_ms};
 use crate::plan::{PlannedStage, explain_change};
+use crate::progress::{Progress, ProgressMode};
 use crate::stage::StageContext;
 use crate::store::{Artifact, Manifest, Store, write_table};
 use crate::workspace::Workspace;
@@ -20,6 +20,9 @@ pub struct RunOptions {
     pub wait: bool,
     /// A damaged cached artifact is an error instead of being rebuilt.
     pub no_rebuild: bool,
+    pub progress: ProgressMode,
+    /// Time between two progress lines (`--progress-every`).
+    pub progress_every: std::time::Duration,
 }
 
 /// How a cached artifact whose files no longer match their published hashes is described.
@@ -59,7 +62,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
 
     let _lock = WorkspaceLock::acquire(ws.artifacts_dir(), opts.wait)?;
     ws.store.sweep_temporaries();
-    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let progress = Progress::new(opts.progress, opts.progress_every);
     let mut done: Vec<(String, Artifact)> = Vec::new();
     let (mut ran, mut cached) = (0, 0);
     for p in &plan {
@@ -123,7 +126,7 @@ fn run_stage(
     memo: &mut HashMemo,
     p: &PlannedStage,
     done: &[(String, Artifact)],
-    progress: &MultiProgress,
+    progress: &Progress,
 ) -> Result<Artifact> {
     let started = Instant::now();
     let tmp = store.begin(&p.name, &p.key)?;

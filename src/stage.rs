@@ -4,10 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::RecordBatch;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::needs::{Need, exactly_one};
 use crate::params::{ParamSpec, Params};
+use crate::progress::{Progress, StageBar};
 use crate::store::Artifact;
 
 pub trait StageKind: Sync {
@@ -37,7 +37,7 @@ pub struct StageContext<'a> {
     /// The unpublished artifact folder: files a stage writes here besides its tables
     /// (weights, say) are published with it and listed in the manifest.
     pub out_dir: &'a Path,
-    pub progress: &'a MultiProgress,
+    pub progress: &'a Progress,
 }
 
 impl<'a> StageContext<'a> {
@@ -100,20 +100,10 @@ impl<'a> StageContext<'a> {
         })
     }
 
-    /// A progress bar with rate and ETA, drawn only on a terminal.
-    pub fn bar(&self, len: u64, what: &str, unit: &str) -> ProgressBar {
-        let style = ProgressStyle::with_template(&format!(
-            "  {{prefix:>10}} {{msg:<12}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} \
-             {{per_sec}} eta {{eta}}"
-        ))
-        .context("progress template")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        let bar = self.progress.add(ProgressBar::new(len));
-        bar.set_style(style);
-        bar.set_prefix(self.stage.to_string());
-        bar.set_message(what.to_string());
-        bar
+    /// A progress bar with rate and ETA: drawn on a terminal, printed as lines in a log (see
+    /// `progress.rs`).
+    pub fn bar(&self, len: u64, what: &str, unit: &str) -> StageBar {
+        self.progress.bar(self.stage, len, what, unit)
     }
 }
 

@@ -6,12 +6,14 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt32Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use iamm_plot::{Color, LineChart, Series};
-use iamm_train::training::{Curve, Event, Noam, Selection, TrainOptions, Trainer, Vectors};
+use iamm_tensorboard::EventWriter;
+use iamm_train::training::{Curve, Event, LiveCurve, Noam, Selection, TrainOptions, Trainer, Vectors};
 use iamm_train::IammConfig;
 use serde_json::json;
 
 use crate::params::{ParamSpec, ParamType};
 use crate::needs::Need;
+use crate::progress::StageBar;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Train;
@@ -121,16 +123,39 @@ impl StageKind for Train {
         let resumed = trainer.resumed_from();
         let bar = ctx.bar(opts.max_steps as u64, "training", "steps");
         bar.set_position(trainer.step() as u64);
+        // The steps a resumed run skips are not its speed.
+        bar.reset_eta();
+        // Live during the run, published with the artifact. One TensorBoard run per stage and
+        // variant; a resumed process restarts it after the checkpoint it resumed from.
+        let board_dir = work.join(TENSORBOARD).join(format!("{}.{}", ctx.stage, p.str("variant")?));
+        let mut board = EventWriter::create(&board_dir)?;
+        board.start(trainer.step() as u64 + 1)?;
+        let mut live = LiveCurve::start(&work, trainer.curve()).map_err(candle_error)?;
+        let mut failed = None;
         let report = trainer.run(&train, &valid, Some(&work), &mut |event| {
-            if let Event::Step { record, .. } = event {
-                bar.set_position(record.step as u64);
-                bar.set_message(format!("loss {:.3}", record.loss));
+            match log_event(&event, &bar, &mut board, &mut live) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    // The first error; the trainer stops after this update.
+                    failed.get_or_insert(e);
+                    ControlFlow::Break(())
+                }
             }
-            ControlFlow::Continue(())
         });
         bar.finish_and_clear();
+        drop(board);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let report = report.map_err(candle_error)?;
-        trainer.save_weights(&ctx.out_dir.join("model.safetensors")).map_err(candle_error)?;
+        let metadata = [
+            ("stage", ctx.stage.to_string()),
+            ("key", ctx.key.to_string()),
+            ("step", trainer.weights_step().to_string()),
+            ("params", serde_json::to_string(p.values())?),
+        ];
+        let metadata = metadata.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        trainer.save_weights_with(&ctx.out_dir.join("model.safetensors"), metadata).map_err(candle_error)?;
         std::fs::write(ctx.out_dir.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
         let curve = trainer.curve();
         let steps = RecordBatch::try_from_iter([
@@ -157,6 +182,9 @@ impl StageKind for Train {
             last.loss,
             trainer.selected().map(|e| format!(", selected step {} valid PPL {:.2}", e.step, e.ppl)).unwrap_or_default()
         );
+        let board_published = ctx.out_dir.join(TENSORBOARD);
+        std::fs::rename(work.join(TENSORBOARD), &board_published)
+            .with_context(|| format!("cannot move the TensorBoard logs into {}", board_published.display()))?;
         // The checkpoints are in the published weights now.
         let _ = std::fs::remove_dir_all(&work);
         Ok(StageOutput {
@@ -175,6 +203,36 @@ impl StageKind for Train {
             summary,
         })
     }
+}
+
+/// The TensorBoard folder, in the work folder during the run and in the artifact after it.
+const TENSORBOARD: &str = "tensorboard";
+
+/// Shows a training event on the progress bar and appends it to the TensorBoard run and the
+/// live curve.
+fn log_event(event: &Event, bar: &StageBar, board: &mut EventWriter, live: &mut LiveCurve) -> Result<()> {
+    match event {
+        Event::Step { record: r, .. } => {
+            bar.set_position(r.step as u64);
+            bar.set_message(format!("loss {:.3}", r.loss));
+            let scalars = [
+                ("train/loss", r.loss),
+                ("train/nll", r.nll),
+                ("train/emotion_loss", r.emotion_loss),
+                ("train/lr", r.lr),
+                ("train/ppl", r.ppl),
+                ("train/accuracy", r.accuracy),
+            ];
+            board.scalars(r.step as u64, &scalars)?;
+        }
+        Event::Eval(r) => {
+            let selected = if r.selected { " (selected)" } else { "" };
+            bar.note(&format!("validation PPL {:.2}, accuracy {:.2}%{selected}", r.ppl, 100.0 * r.accuracy));
+            board.scalars(r.step as u64, &[("valid/ppl", r.ppl), ("valid/accuracy", r.accuracy)])?;
+        }
+        Event::Checkpoint { .. } => {}
+    }
+    live.record(event).map_err(candle_error)
 }
 
 /// A candle error for the user: its message without the backtrace candle attaches to it when

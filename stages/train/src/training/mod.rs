@@ -7,7 +7,8 @@
 //!   [`Noam`] schedule, validation ([`evaluate`]: per-example-mean PPL, batch-mean accuracy),
 //!   model selection ([`Selection`]), optional early stop, atomic checkpoints, and
 //!   [`Trainer::resume`], which continues bit-for-bit (on the CPU) as the uninterrupted run.
-//! - The curve ([`Curve`]: [`StepRecord`]s, [`EvalRecord`]s) and [`Event`]s for progress.
+//! - The curve ([`Curve`]: [`StepRecord`]s, [`EvalRecord`]s), [`Event`]s for progress, and
+//!   [`LiveCurve`], the curve as CSV files that grow during a run.
 //!
 //! # Randomness
 //!
@@ -43,12 +44,14 @@
 //!   gradient (the IAM attentions' unused `output_linear`) skipped, as `grad is None` is.
 
 mod checkpoint;
+mod live;
 mod optim;
 mod rng;
 mod step;
 mod trainer;
 
 pub use checkpoint::{BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, checkpoints, latest_checkpoint};
+pub use live::LiveCurve;
 pub use optim::{Adam, AdamParams, Noam};
 pub use rng::Rng;
 pub use step::{StepLosses, gradients};
