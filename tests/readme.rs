@@ -1,0 +1,117 @@
+//! The README's sample outputs are what this build prints on the demo. Each sample is a fenced
+//! block after a `<!-- sample: NAME -->` line; timings and rates may differ, nothing else.
+//! `scripts/readme-samples.sh` rewrites them (this test with `IAMM_UPDATE_README=1`).
+
+mod common;
+
+use common::Ws;
+
+/// What the demo prints for each named sample.
+fn samples(ws: &Ws) -> Vec<(&'static str, String)> {
+    let workspace = ws.dir.path().display().to_string();
+    let run = ws.ok(&["run", "all"]).replace(&workspace, "/…");
+
+    // Table 1 and the further metrics; of the traceability list, its first entry, cut.
+    let report = ws.ok(&["report"]);
+    let lines: Vec<&str> = report.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("| Model |")).expect("Table 1 in the report");
+    let trace = lines.iter().position(|l| *l == "### Traceability").expect("traceability in the report");
+    let mut kept: Vec<String> = lines[start..=trace + 2].iter().map(|l| cut(l, 180)).collect();
+    // The metrics' legend is in the README's own text; drop it and the blank line after it.
+    if let Some(at) = kept.iter().position(|l| l.starts_with("Acc (examples):")) {
+        kept.drain(at..=at + 1);
+    }
+    kept.push("…".into());
+
+    let compare = ws.ok(&["report", "--compare", "evaluate", "evaluate_wo_ia"]);
+    let mut compared = vec!["$ iamm-pipe report --compare evaluate evaluate_wo_ia".to_string()];
+    compared.extend(compare.lines().take(7).map(str::to_string));
+    compared.push("…".into());
+
+    vec![("run-all", run), ("report", kept.join("\n") + "\n"), ("report-compare", compared.join("\n") + "\n")]
+}
+
+fn cut(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
+/// Timings (`0.22s`, `in 21.83s`) and rates (`302.4 ex/s`) blanked out.
+fn without_timings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (before, from) = rest.split_at(i);
+        out.push_str(before);
+        let len = from.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(from.len());
+        let (number, after) = from.split_at(len);
+        let timing = number.contains('.') && (after.starts_with("s ") || after.starts_with("s.") || after.starts_with("s\n"));
+        let rate = after.starts_with(" ex/s");
+        let preceded_by_word = before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '@' || c == '/');
+        out.push_str(if (timing || rate) && !preceded_by_word { "#" } else { number });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The README's fenced block after `<!-- sample: name -->`: (first line, end line) of its content.
+fn block(readme: &[&str], name: &str) -> (usize, usize) {
+    let marker = format!("<!-- sample: {name} -->");
+    let at = readme.iter().position(|l| l.trim() == marker).unwrap_or_else(|| panic!("README has no `{marker}`"));
+    assert!(readme[at + 1].starts_with("```"), "`{marker}` must be followed by a fenced block");
+    let end = readme[at + 2..].iter().position(|l| l.starts_with("```")).expect("the block ends") + at + 2;
+    (at + 2, end)
+}
+
+#[test]
+fn readme_samples_are_what_the_demo_prints() {
+    let ws = Ws::demo();
+    let samples = samples(&ws);
+    let path = common::repo().join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    if std::env::var_os("IAMM_UPDATE_README").is_some() {
+        let mut updated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        // Later blocks first, so that earlier line numbers stay valid.
+        let mut found: Vec<_> = samples.iter().map(|(name, s)| (block(&lines, name), s)).collect();
+        found.sort_by_key(|((start, _), _)| std::cmp::Reverse(*start));
+        for ((start, end), sample) in found {
+            updated.splice(start..end, sample.lines().map(str::to_string));
+        }
+        std::fs::write(&path, updated.join("\n") + "\n").unwrap();
+        return;
+    }
+    for (name, sample) in &samples {
+        let (start, end) = block(&lines, name);
+        let shown = lines[start..end].join("\n") + "\n";
+        let (want, got) = (without_timings(sample), without_timings(&shown));
+        if want != got {
+            let diff: Vec<String> = want
+                .lines()
+                .zip(got.lines().chain(std::iter::repeat("<missing>")))
+                .filter(|(w, g)| w != g)
+                .take(5)
+                .map(|(w, g)| format!("  README: {g}\n  demo:   {w}"))
+                .collect();
+            panic!(
+                "README sample `{name}` (line {}) differs from what the demo prints; run scripts/readme-samples.sh\n{}",
+                start + 1,
+                if diff.is_empty() { "  (line counts differ)".to_string() } else { diff.join("\n") }
+            );
+        }
+    }
+}
+
+#[test]
+fn timings_and_only_timings_are_blanked() {
+    assert_eq!(
+        without_timings("  ran     ingest              0.00s  128 dialogues, 252 examples"),
+        "  ran     ingest              #s  128 dialogues, 252 examples"
+    );
+    assert_eq!(without_timings("on 63 test examples (302.4 ex/s)\nin 21.83s. Outputs"), "on 63 test examples (# ex/s)\nin #s. Outputs");
+    assert_eq!(without_timings("Acc 4.17% PPL 61.30 step 40 valid PPL 52.30"), "Acc 4.17% PPL 61.30 step 40 valid PPL 52.30");
+    assert_eq!(without_timings("artifact 8b670f0f90ac350ebac1s"), "artifact 8b670f0f90ac350ebac1s");
+}
