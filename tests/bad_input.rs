@@ -66,7 +66,7 @@ fn missing_required_param_and_missing_path() {
     let err = broken_yaml("stages:\n  ingest:\n    uses: ingest\n");
     assert!(err.contains("param `source` is required"), "{err}");
     let err = broken_yaml("stages:\n  ingest:\n    params:\n      source: no/such/folder\n");
-    assert!(err.contains("param `source` (set by "), "{err}");
+    assert!(err.contains("read by ingest.source (set by "), "{err}");
     assert!(err.contains("pipeline.yaml:4"), "{err}");
     assert!(err.contains("no such file or folder"), "{err}");
     assert!(err.contains("no/such/folder"), "{err}");
