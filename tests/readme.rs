@@ -50,7 +50,16 @@ fn without_timings(text: &str) -> String {
         let timing = number.contains('.') && (after.starts_with("s ") || after.starts_with("s.") || after.starts_with("s\n"));
         let rate = after.starts_with(" ex/s");
         let preceded_by_word = before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '@' || c == '/');
-        out.push_str(if (timing || rate) && !preceded_by_word { "#" } else { number });
+        if (timing || rate) && !preceded_by_word {
+            // Right-aligned timings take more columns when they grow: blank the padding too.
+            if timing && out.ends_with(' ') {
+                out.truncate(out.trim_end_matches(' ').len());
+                out.push(' ');
+            }
+            out.push('#');
+        } else {
+            out.push_str(number);
+        }
         rest = after;
     }
     out.push_str(rest);
@@ -109,9 +118,10 @@ fn readme_samples_are_what_the_demo_prints() {
 fn timings_and_only_timings_are_blanked() {
     assert_eq!(
         without_timings("  ran     ingest              0.00s  128 dialogues, 252 examples"),
-        "  ran     ingest              #s  128 dialogues, 252 examples"
+        "  ran     ingest #s  128 dialogues, 252 examples"
     );
     assert_eq!(without_timings("on 63 test examples (302.4 ex/s)\nin 21.83s. Outputs"), "on 63 test examples (# ex/s)\nin #s. Outputs");
+    assert_eq!(without_timings("  ran     comet              10.02s  426"), without_timings("  ran     comet               8.02s  426"));
     assert_eq!(without_timings("Acc 4.17% PPL 61.30 step 40 valid PPL 52.30"), "Acc 4.17% PPL 61.30 step 40 valid PPL 52.30");
     assert_eq!(without_timings("artifact 8b670f0f90ac350ebac1s"), "artifact 8b670f0f90ac350ebac1s");
 }
