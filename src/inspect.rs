@@ -77,9 +77,20 @@ pub fn dag(ws: &Workspace, dot: bool) {
 /// The artifact for the stage's planned key (`true`: fresh), or else the one the last run
 /// used (`current`), or else its newest one (`false`).
 pub(crate) fn current_or_latest(ws: &mut Workspace, stage: &str) -> Result<(Artifact, bool)> {
+    let key = planned_key(ws, stage)?;
+    artifact_for(ws, stage, key.as_deref())
+}
+
+/// The key the pipeline plans for `stage`, or `None` when it cannot be planned.
+fn planned_key(ws: &mut Workspace, stage: &str) -> Result<Option<String>> {
     let planned = ws.plan_targets(&[stage.to_string()])?;
-    if let Some(Ok(p)) = planned.get(stage)
-        && let Some(a) = ws.store.load(stage, &p.key)
+    Ok(planned.get(stage).and_then(|p| p.as_ref().ok()).map(|p| p.key.clone()))
+}
+
+/// `current_or_latest` for a stage already planned to `key`.
+fn artifact_for(ws: &mut Workspace, stage: &str, key: Option<&str>) -> Result<(Artifact, bool)> {
+    if let Some(key) = key
+        && let Some(a) = ws.store.load(stage, key)
     {
         warn_if_damaged(ws, &a);
         return Ok((a, true));
@@ -106,11 +117,12 @@ fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
 }
 
 pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Result<()> {
-    let work = if as_json { None } else { unpublished_work(ws, stage)? };
+    let key = planned_key(ws, stage)?;
+    let work = if as_json { None } else { unpublished_work(ws, stage, key.as_deref()) };
     if let Some(dir) = &work {
         show_work(dir, rows)?;
     }
-    let (artifact, fresh) = match current_or_latest(ws, stage) {
+    let (artifact, fresh) = match artifact_for(ws, stage, key.as_deref()) {
         Err(_) if work.is_some() => return Ok(()),
         found => found?,
     };
@@ -168,11 +180,10 @@ pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Resu
 /// The work folder of a run of `stage`'s planned key that has not published yet (one that is
 /// running, or was killed and resumes from there): `.rows/<kind>/<key>/`, as train keeps its
 /// checkpoints and live curve.
-fn unpublished_work(ws: &mut Workspace, stage: &str) -> Result<Option<std::path::PathBuf>> {
-    let planned = ws.plan_targets(&[stage.to_string()])?;
-    let Some(Ok(p)) = planned.get(stage) else { return Ok(None) };
-    let dir = ws.store.root.join(".rows").join(p.kind.kind()).join(&p.key);
-    Ok((dir.is_dir() && ws.store.load(stage, &p.key).is_none()).then_some(dir))
+fn unpublished_work(ws: &Workspace, stage: &str, key: Option<&str>) -> Option<std::path::PathBuf> {
+    let kind = ws.pipeline.stages.get(stage)?.kind.kind();
+    let dir = ws.store.root.join(".rows").join(kind).join(key?);
+    (dir.is_dir() && ws.store.load(stage, key?).is_none()).then_some(dir)
 }
 
 /// A work folder's files, and the last `rows` rows of its CSV files (train's growing curve).

@@ -165,11 +165,14 @@ impl Store {
         found
     }
 
+    /// The key `artifacts/<stage>/current` names, whether or not that artifact still exists.
+    fn current_key(&self, stage: &str) -> Option<String> {
+        fs::read_link(self.root.join(stage).join(CURRENT)).ok()?.to_str().map(str::to_string)
+    }
+
     /// The artifact `artifacts/<stage>/current` points to, if it still exists.
     pub fn current(&self, stage: &str) -> Option<Artifact> {
-        check_stage_name(stage).ok()?;
-        let target = fs::read_link(self.root.join(stage).join(CURRENT)).ok()?;
-        self.load(stage, target.to_str()?)
+        self.load(stage, &self.current_key(stage)?)
     }
 
     /// What the stage's present state is compared with: the current artifact, else the newest.
@@ -179,10 +182,10 @@ impl Store {
 
     /// Points `artifacts/<stage>/current` at `key`, atomically (a new link renamed over the old).
     pub fn set_current(&self, stage: &str, key: &str) -> Result<()> {
-        let link = self.root.join(stage).join(CURRENT);
-        if fs::read_link(&link).is_ok_and(|t| t == Path::new(key)) {
+        if self.current_key(stage).as_deref() == Some(key) {
             return Ok(());
         }
+        let link = self.root.join(stage).join(CURRENT);
         let tmp = link.with_file_name(format!(".tmp-{CURRENT}-{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(key, &tmp)
@@ -304,9 +307,7 @@ impl Store {
             }
         };
         memo.forget_under(&target);
-        if let Some(name) = entry
-            && fs::read_link(self.root.join(stage).join(CURRENT)).is_ok_and(|t| t == Path::new(name))
-        {
+        if entry.is_some() && self.current_key(stage).as_deref() == entry {
             let _ = fs::remove_file(self.root.join(stage).join(CURRENT));
         }
         let trash = self.root.join(TRASH);

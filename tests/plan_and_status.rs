@@ -11,10 +11,7 @@ fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
 }
 
 fn reasons(ws: &Ws, args: &[&str], name: &str) -> Vec<String> {
-    let mut all = vec!["status", "--json"];
-    all.extend_from_slice(args);
-    let out = ws.run(&all);
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    let status = ws.status_json_with(args);
     let s = stage(&status, name);
     s["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
 }
@@ -38,8 +35,7 @@ fn a_param_naming_a_stage_outside_the_deps_is_an_error_before_any_work() {
         assert!(err.contains(&want), "{err}");
     }
     assert!(!ws.path("artifacts/ingest").exists(), "nothing ran");
-    let out = ws.run(&["status", "--json", wrong[0], wrong[1]]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = ws.status_json_with(&wrong);
     let he = stage(&status, "human_eval");
     assert_eq!(he["state"], "blocked");
     assert!(he["reasons"][0].as_str().unwrap().contains(&want), "{he}");
@@ -122,8 +118,7 @@ fn status_reasons_are_the_difference_with_the_current_artifact() {
     assert_eq!(reasons(&ws, &["-p", &moved_param, "-p", "tokenize.vocab_splits=[train]"], "tokenize"), vec![
         r#"param `vocab_splits`: ["train","valid","test"] -> ["train"]"#
     ]);
-    let out = ws.run(&["status", "--json", "-p", &moved_param]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = ws.status_json_with(&["-p", &moved_param]);
     assert_eq!(stage(&status, "tokenize")["state"], "fresh", "moving an input keeps the key");
     // New content at the moved path is a reason, naming both paths.
     std::fs::write(&moved, std::fs::read_to_string(&moved).unwrap().replacen(' ', "  ", 1)).unwrap();

@@ -75,7 +75,12 @@ impl Ws {
 
     /// `status --json`, which exits 1 while anything is not fresh.
     pub fn status_json(&self) -> serde_json::Value {
-        let out = self.run(&["status", "--json"]);
+        self.status_json_with(&[])
+    }
+
+    /// `status --json` with more arguments (`-p …`, a profile).
+    pub fn status_json_with(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(&[&["status", "--json"][..], args].concat());
         assert!(matches!(out.status.code(), Some(0 | 1)), "status failed: {out:?}");
         serde_json::from_slice(&out.stdout).expect("JSON status")
     }
