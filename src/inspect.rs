@@ -6,7 +6,8 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
 
 use crate::kinds;
-use crate::plan::explain_change;
+use crate::params::Role;
+use crate::plan::{explain_change, tuning_changes};
 use crate::store::{Artifact, read_parquet};
 use crate::workspace::Workspace;
 
@@ -19,7 +20,13 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
             Err(e) => ("blocked", Value::Null, vec![format!("{e:#}")], Value::Null),
             Ok(p) => match ws.store.load(name, &p.key) {
                 Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
-                    problems if problems.is_empty() => ("fresh", json!(p.key), vec![], json!(a.dir.display().to_string())),
+                    // Fresh; a tuning param that differs from the run that made it is noted.
+                    problems if problems.is_empty() => (
+                        "fresh",
+                        json!(p.key),
+                        tuning_changes(p, &a.manifest.params).into_iter().map(|n| format!("{n} (not in the key)")).collect(),
+                        json!(a.dir.display().to_string()),
+                    ),
                     problems => ("damaged", json!(p.key), problems, json!(a.dir.display().to_string())),
                 },
                 None => match ws.store.last_used(name) {
@@ -245,8 +252,9 @@ pub fn stages() {
     for k in kinds::all() {
         println!("{}: {}", k.kind(), k.about());
         for p in k.params() {
+            let role = if p.role == Role::Tuning { "; tuning, not in the cache key" } else { "" };
             println!(
-                "  {:<16} {} (default: {})\n  {:<16} {}",
+                "  {:<16} {} (default: {}{role})\n  {:<16} {}",
                 p.name,
                 p.ty.describe(),
                 p.default.unwrap_or("required"),
@@ -254,5 +262,16 @@ pub fn stages() {
                 p.help
             );
         }
+    }
+}
+
+/// What each stage kind's code fingerprint covers (see `build/fingerprint.rs`).
+pub fn stage_code() {
+    for k in kinds::all() {
+        let code = k.fingerprint();
+        println!("{}: code {}", k.kind(), code.hash);
+        println!("  adapters  {}", code.adapters.join(" "));
+        println!("  crates    {}", code.crates.join(" "));
+        println!("  locked    {} crates: {}", code.locked.len(), code.locked.join(", "));
     }
 }

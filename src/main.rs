@@ -11,7 +11,6 @@ mod plan;
 mod progress;
 mod report_cmd;
 mod runner;
-mod shards;
 mod spec;
 mod stage;
 mod store;
@@ -109,7 +108,11 @@ enum Command {
         rows: usize,
     },
     /// List the stage kinds and their params.
-    Stages,
+    Stages {
+        /// Show instead what each kind's code fingerprint covers: a change there re-keys it.
+        #[arg(long)]
+        code: bool,
+    },
     /// Print the latest Table 1 report and copy it to reports/; or compare two evaluated runs.
     Report {
         /// The report stage [default: the pipeline's only one].
@@ -183,8 +186,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
     }
-    if let Command::Stages = cli.command {
-        inspect::stages();
+    if let Command::Stages { code } = cli.command {
+        if code { inspect::stage_code() } else { inspect::stages() }
         return Ok(ExitCode::SUCCESS);
     }
     let file = cli.file.clone().unwrap_or_else(|| PathBuf::from("pipeline.yaml"));
@@ -215,7 +218,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Stages => unreachable!("handled above"),
+        Command::Stages { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

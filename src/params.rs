@@ -30,6 +30,17 @@ pub enum ParamType {
 /// A path param that may be left out.
 pub const OPTIONAL_PATH: ParamType = ParamType::Nullable(&ParamType::Path);
 
+/// Whether a param decides what a stage produces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Role {
+    /// It changes the output: it is in the cache key.
+    Key,
+    /// It changes only how the output is computed (threads, where a library is, how often
+    /// work is saved): recorded in the manifest, not in the key, so changing it reuses the
+    /// artifact. Each one's README row says why its results are the same.
+    Tuning,
+}
+
 /// One declared parameter of a stage kind.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
@@ -38,6 +49,7 @@ pub struct ParamSpec {
     /// Default as a JSON literal; `None` means the param is required.
     pub default: Option<&'static str>,
     pub help: &'static str,
+    pub role: Role,
 }
 
 impl ParamType {
@@ -86,6 +98,7 @@ impl ParamType {
             (ParamType::Choice(c), Value::Bool(b)) if c.contains(&if *b { "true" } else { "false" }) => {
                 Ok(Value::String(b.to_string()))
             }
+            // A set: canonical in the declared order, so `[valid, train]` is `[train, valid]`.
             (ParamType::ChoiceList(c), Value::Array(items)) => {
                 let mut seen = Vec::new();
                 for item in items {
@@ -94,7 +107,10 @@ impl ParamType {
                         _ => return bad(),
                     }
                 }
-                if seen.is_empty() { bad() } else { Ok(v.clone()) }
+                if seen.is_empty() {
+                    return bad();
+                }
+                Ok(Value::Array(c.iter().filter(|w| seen.contains(w)).map(|w| Value::from(*w)).collect()))
             }
             (ParamType::Path | ParamType::ToolPath, Value::String(s)) if !s.is_empty() => Ok(v.clone()),
             _ => bad(),
@@ -220,6 +236,7 @@ mod tests {
         assert!(list.check(&json!(["train"])).is_ok());
         assert!(list.check(&json!(["train", "train"])).is_err());
         assert!(list.check(&json!([])).is_err());
+        assert_eq!(list.check(&json!(["test", "train"])).unwrap(), json!(["train", "test"]));
         assert!(OPTIONAL_PATH.check(&Value::Null).is_ok());
         assert!(OPTIONAL_PATH.check(&json!(3)).unwrap_err().contains("a path to a file or folder, or null"));
         assert!(ParamType::Path.check(&Value::Null).is_err());

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::hashing::HashMemo;
 use crate::kinds;
 use crate::needs::{self, DepKind};
-use crate::params::Params;
+use crate::params::{Params, Role};
 use crate::spec::{Origin, Pipeline};
 use crate::stage::StageKind;
 use crate::store::{InputInfo, KeyParts};
@@ -151,6 +151,9 @@ fn plan_one(
     let mut inputs = IndexMap::new();
     for spec in decl.kind.params() {
         let value = &params.values()[spec.name];
+        if spec.role == Role::Tuning {
+            continue;
+        }
         if !spec.ty.is_path() {
             key_params.insert(spec.name.to_string(), value.clone());
             continue;
@@ -187,7 +190,7 @@ fn plan_one(
     }
     let parts = KeyParts {
         kind: decl.kind.kind().to_string(),
-        code: decl.kind.fingerprint().to_string(),
+        code: decl.kind.fingerprint().hash.to_string(),
         params: key_params,
         inputs,
         upstream,
@@ -228,6 +231,21 @@ pub fn explain_change(before: &KeyParts, now: &KeyParts) -> Vec<String> {
         why.push("the artifact format of iamm-pipe changed".into());
     }
     why
+}
+
+/// The tuning params (not in the key) whose values here differ from those the artifact was
+/// made with, one note each: the artifact is reused all the same.
+pub fn tuning_changes(p: &PlannedStage, made_with: &IndexMap<String, Value>) -> Vec<String> {
+    p.kind
+        .params()
+        .iter()
+        .filter(|s| s.role == Role::Tuning)
+        .filter_map(|s| {
+            let now = &p.params.values()[s.name];
+            let then = made_with.get(s.name).unwrap_or(&Value::Null);
+            (now != then).then(|| format!("tuning param `{}`: {} here, {} when it was made", s.name, show_in_full(now), show_in_full(then)))
+        })
+        .collect()
 }
 
 /// A param value as YAML would show it on one line, cut after 100 characters.

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::hashing::HashMemo;
 use crate::lock::{WorkspaceLock, unix_now_ms};
-use crate::plan::{PlannedStage, explain_change};
+use crate::plan::{PlannedStage, explain_change, tuning_changes};
 use crate::progress::{Progress, ProgressMode};
 use crate::stage::StageContext;
 use crate::store::{Artifact, Manifest, Store, write_table};
@@ -30,6 +30,11 @@ fn damage_note(problems: &[String]) -> String {
     format!("damaged: {}", problems.join("; "))
 }
 
+/// `state (note; note; not in the key)` when there are notes.
+fn with_notes(state: &str, notes: &[String]) -> String {
+    if notes.is_empty() { state.to_string() } else { format!("{state} ({}; not in the key)", notes.join("; ")) }
+}
+
 pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     let started = Instant::now();
     let plan = ws.plan_or_fail(&opts.targets)?;
@@ -43,7 +48,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
             let state = match ws.store.load(&p.name, &p.key) {
                 Some(_) if forced(&p.name) => "would run (forced)".to_string(),
                 Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
-                    problems if problems.is_empty() => "cached".to_string(),
+                    problems if problems.is_empty() => with_notes("cached", &tuning_changes(p, &a.manifest.params)),
                     problems => format!("would run: {}", damage_note(&problems)),
                 },
                 None => match ws.store.last_used(&p.name) {
@@ -90,6 +95,9 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
             Some(a) => {
                 cached += 1;
                 println!("  cached  {:<w$} {}", p.name, a.manifest.summary, w = width);
+                for note in tuning_changes(p, &a.manifest.params) {
+                    println!("          {:<w$} ({note}; not in the key, so reused)", "", w = width);
+                }
                 a
             }
             None => {

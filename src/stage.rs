@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::RecordBatch;
 
+use crate::kinds::Code;
 use crate::needs::{Need, exactly_one};
 use crate::params::{ParamSpec, Params};
 use crate::progress::{Progress, StageBar};
@@ -16,8 +17,9 @@ pub trait StageKind: Sync {
     /// One line for `iamm-pipe stages` and the README.
     fn about(&self) -> &'static str;
     fn params(&self) -> &'static [ParamSpec];
-    /// Hash of the code that produces this kind's outputs (see build.rs).
-    fn fingerprint(&self) -> &'static str;
+    /// The code that produces this kind's outputs and its hash (derived in
+    /// `build/fingerprint.rs`); return your own module's `super::fingerprints::<MODULE>`.
+    fn fingerprint(&self) -> &'static Code;
     /// What the stage needs among its deps, checked at plan time (see `needs.rs`).
     fn needs(&self) -> &'static [Need] {
         &[]

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Ws, strs, table};
-use iamm_core::{FORMULA_TRIGGERS, strip_formula_guard};
+use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use iamm_human_eval::{Answer, ItemKind, Key, fill_sheet};
 
 const HOSTILE: [&str; 4] = ["=SUM(1)", "+cmd|calc", "-2+3", "@sum(1)"];

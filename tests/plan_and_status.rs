@@ -151,3 +151,65 @@ fn each_stage_has_a_current_link_to_what_the_last_run_used() {
     ws.ok(&["run", "tokenize"]);
     assert_eq!(std::fs::read_link(&link).unwrap(), first);
 }
+
+#[test]
+fn tuning_params_reuse_the_artifact_and_sets_are_canonical() {
+    let ws = Ws::demo();
+    ws.ok(&["run", "tokenize"]);
+    let comet_key = stage(&ws.status_json(), "comet")["key"].clone();
+    // Threads and shard size change how COMET runs, not what it writes.
+    let tuned = ["-p", "comet.threads=1", "-p", "comet.shard_size=7"];
+    let status = ws.status_json_with(&tuned);
+    assert_eq!(stage(&status, "comet")["key"], comet_key);
+    assert_eq!(stage(&status, "tokenize")["state"], "fresh", "{status}");
+    assert_eq!(stage(&status, "comet")["state"], "fresh", "{status}");
+    assert_eq!(
+        stage(&status, "comet")["reasons"],
+        serde_json::json!([
+            "tuning param `threads`: 1 here, 0 when it was made (not in the key)",
+            "tuning param `shard_size`: 7 here, 512 when it was made (not in the key)"
+        ])
+    );
+    let out = ws.ok(&[&["run", "tokenize"][..], &tuned[..]].concat());
+    assert!(out.contains("cached  comet"), "{out}");
+    assert!(out.contains("tuning param `threads`: 1 here, 0 when it was made; not in the key, so reused"), "{out}");
+    assert!(out.contains("tuning param `shard_size`: 7 here, 512 when it was made"), "{out}");
+    let dry = ws.ok(&[&["run", "--dry-run", "comet"][..], &tuned[..]].concat());
+    assert!(dry.contains("cached (tuning param `threads`: 1 here, 0 when it was made; tuning param `shard_size`"), "{dry}");
+    // The claim behind it: one ONNX Runtime thread writes the table two threads wrote (this
+    // machine's cores; `threads: 0` means all of them).
+    let single = Ws::demo();
+    single.ok(&["run", "comet", "-p", "comet.threads=1"]);
+    let content = |ws: &Ws, args: &[&str]| ws.json(&[&["show", "comet", "--json"][..], args].concat())["content"].clone();
+    assert_eq!(content(&single, &["-p", "comet.threads=1"]), content(&ws, &[]));
+    // A key param still re-keys, and says why.
+    assert_eq!(reasons(&ws, &["-p", "comet.num_beams=4"], "comet"), ["param `num_beams`: 5 -> 4"]);
+    // The splits of the vocabulary are a set: any order is the same key.
+    let tokenize_key = stage(&ws.status_json(), "tokenize")["key"].clone();
+    let shuffled = ws.status_json_with(&["-p", "tokenize.vocab_splits=[test, valid, train]"]);
+    assert_eq!(stage(&shuffled, "tokenize")["key"], tokenize_key);
+    assert_eq!(stage(&shuffled, "tokenize")["state"], "fresh");
+}
+
+#[test]
+fn stages_code_lists_what_each_fingerprint_covers() {
+    let ws = Ws::demo();
+    let out = ws.ok(&["stages", "--code"]);
+    let block = |kind: &str| -> String {
+        let start = out.find(&format!("\n{kind}: code ")).or_else(|| out.starts_with(&format!("{kind}: code ")).then_some(0)).unwrap();
+        out[start..].trim_start().lines().take(4).collect::<Vec<_>>().join("\n")
+    };
+    let train = block("train");
+    assert!(train.contains("  crates    iamm-core iamm-plot iamm-tensorboard iamm-train\n"), "{train}");
+    assert!(train.contains("src/kinds/train.rs") && !train.contains("model_io") && !train.contains("iamm-decode"), "{train}");
+    assert!(train.contains("candle-core 0.11.1"), "{train}");
+    let evaluate = block("evaluate");
+    assert!(evaluate.contains("iamm-decode") && evaluate.contains("iamm-train") && evaluate.contains("src/kinds/model_io.rs"), "{evaluate}");
+    let ingest = block("ingest");
+    assert!(!ingest.contains("candle"), "{ingest}");
+    // What `status` records as the code part of a key is this fingerprint.
+    let hash = train.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    ws.ok(&["run", "train"]);
+    let m = ws.json(&["show", "train", "--json"]);
+    assert_eq!(m["key_parts"]["code"], hash.as_str(), "{m}");
+}

@@ -1,6 +1,6 @@
 //! The associated-word analysis (paper Section 4.4, Appendix C): runs a trained model's
 //! encoder over the test examples, records the words its second-order interaction attention
-//! selects (`iamm_train::associations`), and hands them to `iamm-analysis` (polars) for the
+//! selects (`iamm_decode::associations`), and hands them to `iamm-analysis` (polars) for the
 //! per-word statistics, the Figure 3/4 curves and the report section.
 //!
 //! Polars and arrow-rs meet only through Parquet files in a scratch folder.
@@ -14,11 +14,12 @@ use arrow_array::types::UInt32Type;
 use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::DataType;
 use iamm_analysis::{Inputs, Lexicon, LexiconFormat, Missing, ReportInfo};
-use iamm_train::associations::{Association, Loc, direction_name};
+use iamm_decode::associations::{Association, Loc, direction_name};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType};
+use crate::params::{ParamSpec, ParamType, Role};
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Analysis;
@@ -30,6 +31,7 @@ static PARAMS: &[ParamSpec] = &[
         default: None,
         help: "emotion lexicon file: the NRC Emotion Intensity Lexicon (NRC-Emotion-Intensity-Lexicon-v1.txt) or, \
                with lexicon_format nrc_vad_kemp, the NRC VAD Lexicon (NRC-VAD-Lexicon.txt); not shipped, see README",
+        role: Role::Key,
     },
     ParamSpec {
         name: "lexicon_format",
@@ -37,24 +39,28 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("\"nrc_intensity\""),
         help: "nrc_intensity: a word's intensity is its highest score over the emotions; nrc_vad_kemp: KEMP's \
                min-max normalised ||(valence - 1/2, arousal/2)||",
+        role: Role::Key,
     },
     ParamSpec {
         name: "missing",
         ty: ParamType::Choice(&["zero", "exclude"]),
         default: Some("\"zero\""),
         help: "words the lexicon lacks: intensity 0, or left out of the intensity means",
+        role: Role::Key,
     },
     ParamSpec {
         name: "idf_corpus",
         ty: ParamType::Choice(&["test", "train"]),
         default: Some("\"test\""),
         help: "IDF documents: the test dialogues (one conv_id each) or the training dialogues",
+        role: Role::Key,
     },
     ParamSpec {
         name: "top_k_max",
         ty: ParamType::Int { min: 0, max: 10_000_000 },
         default: Some("0"),
         help: "longest top-k of the Figure 3/4 curves; 0 = every associated word",
+        role: Role::Key,
     },
     ParamSpec {
         name: "batch_size",
@@ -62,8 +68,9 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("16"),
         help: "test examples per encoder batch; selections depend on it as in the reference (padded rows enter \
                the second-order means)",
+        role: Role::Key,
     },
-    super::model_io::DEVICE_PARAM,
+    super::device::device_param(Role::Tuning),
 ];
 
 impl StageKind for Analysis {
@@ -77,8 +84,8 @@ impl StageKind for Analysis {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::ANALYSIS
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::ANALYSIS
     }
     fn needs(&self) -> &'static [Need] {
         &[
@@ -96,7 +103,7 @@ impl StageKind for Analysis {
         let missing = if p.str("missing")? == "exclude" { Missing::Exclude } else { Missing::Zero };
         let idf_corpus = p.str("idf_corpus")?;
         iamm_plot::font().context("the figures need a font")?;
-        let device = super::model_io::device(p)?;
+        let device = super::device::device(p)?;
 
         let (_, train) = ctx.only_dep_of_kind("train", "the model whose associations to analyse")?;
         let model = super::model_io::load_trained(train, &device)?;
@@ -117,16 +124,16 @@ impl StageKind for Analysis {
         // Encoder over the test set, in batches of the examples' own order.
         let batch_size = p.int("batch_size")? as usize;
         let batching = iamm_train::limits::Batching::Consecutive(batch_size);
-        super::train::check_lengths("examples_test", &test_table, &examples, model.config().max_positions, batching)?;
+        super::model_input::check_lengths("examples_test", &test_table, &examples, model.config().max_positions, batching)?;
         let bar = ctx.bar(examples.len() as u64, "encoding", "ex");
         let mut rows: Vec<Association> = Vec::new();
         for (chunk_no, chunk) in examples.chunks(batch_size).enumerate() {
             let refs: Vec<&iamm_train::Example> = chunk.iter().collect();
-            let candle = super::train::candle_error;
+            let candle = super::model_input::candle_error;
             let batch = iamm_train::collate(&refs, &device).map_err(candle)?;
             let enc = model.encode(&batch).map_err(candle)?;
             let offset = chunk_no * batch_size;
-            rows.extend(iamm_train::associations::associations(&enc, &batch).map_err(candle)?.into_iter().map(|mut a| {
+            rows.extend(iamm_decode::associations::associations(&enc, &batch).map_err(candle)?.into_iter().map(|mut a| {
                 a.example += offset;
                 a
             }));
@@ -178,7 +185,7 @@ impl StageKind for Analysis {
                 tables.push((name.to_string(), plain_strings(crate::store::read_parquet(&path, None)?)?));
             }
             let figures = iamm_analysis::write_figures(&a, format.name(), ctx.out_dir)?;
-            let variant_name = super::model_io::variant_name(variant);
+            let variant_name = variant.name();
             let section = iamm_analysis::report_section(
                 &a,
                 &ReportInfo {

@@ -12,9 +12,10 @@ use iamm_text::{PunktParams, Tokenizer};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
-use crate::shards::ShardStore;
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use super::shards::ShardStore;
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Comet;
@@ -28,6 +29,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "folder with the seq2seq model exported to ONNX (optimum layout: encoder_model.onnx, \
                decoder_model_merged.onnx, config.json, tokenizer.json; see scripts/comet/export_onnx.py)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "import",
@@ -35,12 +37,14 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "knowledge generated elsewhere instead of a model: a .tsv (header sentence, relation, beam, \
                text[, score]) or .parquet with those columns; `sentence` is the processed sentence",
+        role: Role::Key,
     },
     ParamSpec {
         name: "punkt",
         ty: OPTIONAL_PATH,
         default: Some("null"),
         help: "Punkt parameters for preprocessing the sentences; use the same as the tokenize stage",
+        role: Role::Key,
     },
     ParamSpec {
         name: "task",
@@ -48,52 +52,61 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("\"summarization\""),
         help: "merge config.json's task_specific_params[task] before generating, as the reference does \
                (null: the model's own generation config)",
+        role: Role::Key,
     },
-    ParamSpec { name: "num_beams", ty: ParamType::Int { min: 1, max: 64 }, default: Some("5"), help: "beams per query" },
+    ParamSpec { name: "num_beams", ty: ParamType::Int { min: 1, max: 64 }, default: Some("5"), help: "beams per query", role: Role::Key },
     ParamSpec {
         name: "num_return_sequences",
         ty: ParamType::Int { min: 1, max: 64 },
         default: Some("5"),
         help: "beams kept per query and relation (at most num_beams)",
+        role: Role::Key,
     },
-    ParamSpec { name: "max_length", ty: OPT_INT, default: Some("null"), help: "override the model config" },
-    ParamSpec { name: "min_length", ty: OPT_INT, default: Some("null"), help: "override the model config" },
+    ParamSpec { name: "max_length", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
+    ParamSpec { name: "min_length", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
     ParamSpec {
         name: "length_penalty",
         ty: ParamType::Nullable(&ParamType::Float { min: -10.0, max: 10.0 }),
         default: Some("null"),
         help: "override the model config",
+        role: Role::Key,
     },
-    ParamSpec { name: "no_repeat_ngram_size", ty: OPT_INT, default: Some("null"), help: "override the model config" },
+    ParamSpec { name: "no_repeat_ngram_size", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
     ParamSpec {
         name: "early_stopping",
         ty: ParamType::Nullable(&ParamType::Choice(&["true", "false", "never"])),
         default: Some("null"),
         help: "override the model config",
+        role: Role::Key,
     },
     ParamSpec {
         name: "batch_size",
         ty: ParamType::Int { min: 1, max: 4096 },
         default: Some("16"),
         help: "queries per decoder call (each with num_beams rows)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "threads",
         ty: ParamType::Int { min: 0, max: 1024 },
         default: Some("0"),
-        help: "ONNX Runtime intra-op threads (0: all cores)",
+        help: "ONNX Runtime intra-op threads (0: all cores); the kernels split outputs, not sums, across threads \
+               (the same knowledge at 1 and 2 threads is tested)",
+        role: Role::Tuning,
     },
     ParamSpec {
         name: "provider",
         ty: ParamType::Choice(&["cpu", "cuda"]),
         default: Some("\"cpu\""),
         help: "execution provider (cuda needs an onnxruntime build with CUDA)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "shard_size",
         ty: ParamType::Int { min: 1, max: 1_000_000 },
         default: Some("512"),
         help: "queries per saved shard (rounded up to whole batches): a killed run loses at most this much work",
+        role: Role::Tuning,
     },
     ParamSpec {
         name: "onnxruntime",
@@ -101,6 +114,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "libonnxruntime.so to load (default: ORT_DYLIB_PATH, the onnxruntime Python package, \
                then the system library path)",
+        role: Role::Tuning,
     },
 ];
 
@@ -115,8 +129,8 @@ impl StageKind for Comet {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::COMET
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::COMET
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "ingest", what: "the dialogues to query COMET for" }]

@@ -16,13 +16,14 @@ use iamm_core::EMOTIONS;
 use iamm_core::special::{CLS, USR};
 use iamm_evaluate::{MetricOptions, Response};
 use iamm_text::{PunktParams, Tokenizer};
-use iamm_train::decode::{DecodeOptions, Strategy};
+use iamm_decode::{DecodeOptions, Strategy};
 use iamm_train::{Example, collate};
 use serde_json::{Value, json};
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
-use super::model_io::{load_trained, variant_name, vocab_words};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use super::model_io::{load_trained, vocab_words};
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Evaluate;
@@ -33,55 +34,64 @@ static PARAMS: &[ParamSpec] = &[
         ty: ParamType::Int { min: 1, max: 4096 },
         default: Some("48"),
         help: "test examples per batch (the reference's test run: 48); the reference's Acc is a mean over batches",
+        role: Role::Key,
     },
     ParamSpec {
         name: "decoding",
         ty: ParamType::Choice(&["greedy", "beam", "sample"]),
         default: Some("\"greedy\""),
         help: "greedy (the reference), beam search, or top-k/top-p sampling",
+        role: Role::Key,
     },
     ParamSpec {
         name: "max_new_tokens",
         ty: ParamType::Int { min: 1, max: 10_000 },
         default: Some("51"),
         help: "decoding steps, EOS included (the reference runs max_dec_step + 1 = 51 steps, then cuts at EOS)",
+        role: Role::Key,
     },
-    ParamSpec { name: "beam_size", ty: ParamType::Int { min: 1, max: 256 }, default: Some("5"), help: "beams (decoding: beam)" },
+    ParamSpec { name: "beam_size", ty: ParamType::Int { min: 1, max: 256 }, default: Some("5"), help: "beams (decoding: beam)", role: Role::Key },
     ParamSpec {
         name: "length_penalty",
         ty: ParamType::Float { min: -100.0, max: 100.0 },
         default: Some("1.0"),
         help: "beam score / length^length_penalty (decoding: beam)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "top_k",
         ty: ParamType::Int { min: 0, max: 10_000_000 },
         default: Some("0"),
         help: "sample among the k most probable tokens; 0 = all (decoding: sample)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "top_p",
         ty: ParamType::Float { min: 0.0, max: 1.0 },
         default: Some("1.0"),
         help: "nucleus: the smallest set of tokens with this much probability; 1 = all (decoding: sample)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "temperature",
         ty: ParamType::Float { min: 0.0, max: 1000.0 },
         default: Some("1.0"),
         help: "sampling temperature, > 0 (decoding: sample)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "seed",
         ty: ParamType::Int { min: 0, max: i64::MAX },
         default: Some("0"),
         help: "seeds sampling and the bootstrap resamples",
+        role: Role::Key,
     },
     ParamSpec {
         name: "bootstrap",
         ty: ParamType::Int { min: 0, max: 1_000_000 },
         default: Some("1000"),
         help: "bootstrap resamples of the test examples for the 95% intervals of Acc (example-level) and Dist-n; 0 = none",
+        role: Role::Key,
     },
     ParamSpec {
         name: "strip_greedy_quirk",
@@ -89,6 +99,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("false"),
         help: "reproduce the reference's `line.strip(\"Greedy:\")` before Dist-n, which drops leading G/r/e/d/y/: \
                characters of each response (\"do you\" -> \"o you\")",
+        role: Role::Key,
     },
     ParamSpec {
         name: "punkt",
@@ -96,8 +107,9 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
                null = built-in rule-based sentence splitter",
+        role: Role::Key,
     },
-    super::model_io::DEVICE_PARAM,
+    super::device::device_param(Role::Tuning),
 ];
 
 impl StageKind for Evaluate {
@@ -111,8 +123,8 @@ impl StageKind for Evaluate {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::EVALUATE
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::EVALUATE
     }
     fn needs(&self) -> &'static [Need] {
         &[
@@ -124,7 +136,7 @@ impl StageKind for Evaluate {
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
         let (train_stage, train) = ctx.only_dep_of_kind("train", "the model to evaluate")?;
-        let device = super::model_io::device(p)?;
+        let device = super::device::device(p)?;
         let opts = decode_options(p)?;
         let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
         // The figure needs a font: fail before the long part, not after it.
@@ -132,7 +144,7 @@ impl StageKind for Evaluate {
 
         let model = load_trained(train, &device).with_context(|| format!("stage `{train_stage}`"))?;
         let cfg = model.config().clone();
-        let variant = variant_name(cfg.variant);
+        let variant = cfg.variant.name();
 
         let (tokenize_stage, tokenized) = ctx.provider("examples_test")?;
         let table = tokenized.read_table("examples_test")?;
@@ -154,7 +166,7 @@ impl StageKind for Evaluate {
         let batch_size = p.int("batch_size")? as usize;
         // The encoders and the decoder read the model's timing table: check before decoding.
         let batching = iamm_train::limits::Batching::Consecutive(batch_size);
-        super::train::check_lengths("examples_test", &table, &examples, cfg.max_positions, batching)?;
+        super::model_input::check_lengths("examples_test", &table, &examples, cfg.max_positions, batching)?;
         if opts.max_new_tokens > cfg.max_positions {
             bail!(
                 "param `max_new_tokens` is {}, but the model's decoder has {} positions (its timing table, \
@@ -169,12 +181,12 @@ impl StageKind for Evaluate {
         let mut responses = Vec::with_capacity(examples.len());
         for (b, chunk) in examples.chunks(batch_size).enumerate() {
             let refs: Vec<&Example> = chunk.iter().collect();
-            let candle = super::train::candle_error;
+            let candle = super::model_input::candle_error;
             let batch = collate(&refs, &device).map_err(candle)?;
             // One encoding serves both: it costs about as much as greedy decoding.
             let encoded = model.encode(&batch).map_err(candle)?;
-            let scores = iamm_train::decode::score_encoded(&model, &batch, &encoded).map_err(candle)?;
-            let generated = iamm_train::decode::generate_encoded(&model, &batch, &encoded, &opts).map_err(candle)?;
+            let scores = iamm_decode::score_encoded(&model, &batch, &encoded).map_err(candle)?;
+            let generated = iamm_decode::generate_encoded(&model, &batch, &encoded, &opts).map_err(candle)?;
             for (i, (ex, (s, ids))) in chunk.iter().zip(scores.iter().zip(&generated)).enumerate() {
                 let row = b * batch_size + i;
                 responses.push(Response {

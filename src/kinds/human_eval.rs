@@ -9,8 +9,9 @@ use iamm_human_eval::{
 };
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct HumanEval;
@@ -24,27 +25,31 @@ static EXPORT_PARAMS: &[ParamSpec] = &[
         ty: ParamType::Str,
         default: None,
         help: "the dep (an evaluate stage) whose responses are the proposed system; Win means it was preferred",
+        role: Role::Key,
     },
-    ParamSpec { name: "baseline", ty: ParamType::Str, default: None, help: "the dep (an evaluate stage) compared against" },
+    ParamSpec { name: "baseline", ty: ParamType::Str, default: None, help: "the dep (an evaluate stage) compared against", role: Role::Key },
     ParamSpec {
         name: "sample",
         ty: ParamType::Int { min: 1, max: 1_000_000 },
         default: Some("100"),
         help: "test dialogues to rate, drawn with the seed (all eligible ones when fewer)",
+        role: Role::Key,
     },
-    ParamSpec { name: "annotators", ty: ParamType::Int { min: 1, max: 1000 }, default: Some("3"), help: "sheets to write, one per annotator" },
-    ParamSpec { name: "seed", ty: SEED, default: Some("42"), help: "seeds the sample, the A/B sides, the item ids and each sheet's order" },
+    ParamSpec { name: "annotators", ty: ParamType::Int { min: 1, max: 1000 }, default: Some("3"), help: "sheets to write, one per annotator", role: Role::Key },
+    ParamSpec { name: "seed", ty: SEED, default: Some("42"), help: "seeds the sample, the A/B sides, the item ids and each sheet's order", role: Role::Key },
     ParamSpec {
         name: "identical",
         ty: ParamType::Choice(&["tie", "drop"]),
         default: Some("\"tie\""),
         help: "identical responses: tie = not shown, scored as a tie by every annotator; drop = left out of the sample",
+        role: Role::Key,
     },
     ParamSpec {
         name: "attention_checks",
         ty: ParamType::Int { min: 0, max: 1000 },
         default: Some("3"),
         help: "extra items with a known answer: a dialogue's human reply vs another dialogue's reply with its words shuffled",
+        role: Role::Key,
     },
 ];
 
@@ -55,12 +60,14 @@ static SCORE_PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "folder of filled sheets (.csv or .xlsx, one per annotator); null = sheets filled by seeded simulated \
                annotators (demo only; every output says so)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "aggregate",
         ty: ParamType::Choice(&["pooled", "majority"]),
         default: Some("\"pooled\""),
         help: "pooled = every judgement counts (the paper's description); majority = one outcome per item (no majority = tie)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "annotators",
@@ -68,8 +75,9 @@ static SCORE_PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "sheets to score; null = as many as human_eval wrote (a sheet missing from `sheets` is an error); \
                fewer = score only the sheets that came back (simulated: the first N)",
+        role: Role::Key,
     },
-    ParamSpec { name: "simulation_seed", ty: SEED, default: Some("42"), help: "seeds the simulated annotators (sheets: null only)" },
+    ParamSpec { name: "simulation_seed", ty: SEED, default: Some("42"), help: "seeds the simulated annotators (sheets: null only)", role: Role::Key },
 ];
 
 impl StageKind for HumanEval {
@@ -82,8 +90,8 @@ impl StageKind for HumanEval {
     fn params(&self) -> &'static [ParamSpec] {
         EXPORT_PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::HUMAN_EVAL
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::HUMAN_EVAL
     }
     fn needs(&self) -> &'static [Need] {
         &[
@@ -104,7 +112,7 @@ impl StageKind for HumanEval {
                 bail!("dep `{dep}` has no `responses` table; `proposed` and `baseline` must name evaluate stages");
             }
             let rows = responses_from_batch(&artifact.read_table("responses")?, &format!("responses of `{dep}`"))?;
-            Ok((super::model_io::system_label(dep, artifact), rows))
+            Ok((super::systems::system_label(dep, artifact), rows))
         };
         let (p_name, p_rows) = read(proposed)?;
         let (b_name, b_rows) = read(baseline)?;
@@ -160,8 +168,8 @@ impl StageKind for HumanEvalScore {
     fn params(&self) -> &'static [ParamSpec] {
         SCORE_PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::HUMAN_EVAL_SCORE
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::HUMAN_EVAL
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "human_eval", what: "the export whose sheets to score" }]

@@ -2,7 +2,8 @@ use anyhow::{Context, Result};
 use iamm_ingest::{IngestOptions, OnBadLine, SourceKind};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType};
+use crate::params::{ParamSpec, ParamType, Role};
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Ingest;
@@ -13,18 +14,21 @@ static PARAMS: &[ParamSpec] = &[
         ty: ParamType::Path,
         default: None,
         help: "EmpatheticDialogues: a folder with train.csv, valid.csv, test.csv, or the official empatheticdialogues.tar.gz",
+        role: Role::Key,
     },
     ParamSpec {
         name: "on_bad_line",
         ty: ParamType::Choice(&["error", "skip"]),
         default: Some("\"error\""),
         help: "error: stop at the first malformed line; skip: drop it (and a conversation it breaks) and list it in the manifest",
+        role: Role::Key,
     },
     ParamSpec {
         name: "verify_checksum",
         ty: ParamType::Bool,
         default: Some("true"),
         help: "check the archive's sha256 against the official release",
+        role: Role::Key,
     },
 ];
 
@@ -38,8 +42,8 @@ impl StageKind for Ingest {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::INGEST
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::INGEST
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

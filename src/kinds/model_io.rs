@@ -1,31 +1,14 @@
-//! What the stages that run a trained model share: the device param, loading the train
-//! stage's published model, the vocabulary's words, and how variants and systems are named.
+//! What the stages that run a trained model share: loading the train stage's published model
+//! and the vocabulary's words.
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use candle_core::Device;
-use iamm_train::{Iamm, Variant};
+use iamm_train::Iamm;
 
-use crate::params::{ParamSpec, ParamType, Params};
 use crate::stage::StageContext;
 use crate::store::Artifact;
-
-pub const DEVICE_PARAM: ParamSpec = ParamSpec {
-    name: "device",
-    ty: ParamType::Choice(&["cpu", "cuda"]),
-    default: Some("\"cpu\""),
-    help: "cuda needs a build with `--features iamm-train/cuda`",
-};
-
-/// The device the `device` param names.
-pub fn device(p: &Params) -> Result<Device> {
-    Ok(match p.str("device")? {
-        "cuda" => Device::new_cuda(0)
-            .context("device cuda (build with `--features iamm-train/cuda` on a machine with CUDA)")?,
-        _ => Device::Cpu,
-    })
-}
 
 /// The model a train stage published (`model.safetensors` + `config.json` in its artifact).
 pub fn load_trained(train: &Artifact, device: &Device) -> Result<Iamm> {
@@ -52,32 +35,4 @@ pub fn vocab_words(ctx: &StageContext, model_vocab: usize) -> Result<Vec<String>
         );
     }
     Ok(words)
-}
-
-/// The name pipeline.yaml gives a variant (`train.variant`).
-pub fn variant_name(v: Variant) -> &'static str {
-    match v {
-        Variant::Full => "full",
-        Variant::WithoutEA => "wo_ea",
-        Variant::WithoutIA => "wo_ia",
-        Variant::WithoutWS => "wo_ws",
-    }
-}
-
-/// The variant a `train.variant` value names (the param's choices are checked before).
-pub fn variant_of(name: &str) -> Variant {
-    match name {
-        "wo_ea" => Variant::WithoutEA,
-        "wo_ia" => Variant::WithoutIA,
-        "wo_ws" => Variant::WithoutWS,
-        _ => Variant::Full,
-    }
-}
-
-/// `evaluate_wo_ws (wo_ws)`: an evaluated system's dep name and the variant its manifest records.
-pub fn system_label(stage: &str, artifact: &Artifact) -> String {
-    match artifact.manifest.stats.get("variant").and_then(|v| v.as_str()) {
-        Some(v) if v != stage => format!("{stage} ({v})"),
-        _ => stage.to_string(),
-    }
 }

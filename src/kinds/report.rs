@@ -6,6 +6,7 @@ use iamm_report::{Run, Section};
 use serde_json::{Value, json};
 
 use crate::params::ParamSpec;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Report;
@@ -26,8 +27,8 @@ impl StageKind for Report {
     fn params(&self) -> &'static [ParamSpec] {
         &[]
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::REPORT
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::REPORT
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

@@ -4,8 +4,9 @@ use iamm_text::{PunktParams, Tokenizer};
 use iamm_tokenize::SplitExamples;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Tokenize;
@@ -17,6 +18,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "folder with NLTK's English Punkt parameters in punkt_tab format \
                (nltk_data/tokenizers/punkt_tab/english); null = built-in rule-based sentence splitter",
+        role: Role::Key,
     },
     ParamSpec {
         name: "vocab_splits",
@@ -24,6 +26,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("[\"train\", \"valid\", \"test\"]"),
         help: "splits whose words form the vocabulary; the reference uses all three, which puts test words \
                in the vocabulary; [train] avoids that leak",
+        role: Role::Key,
     },
     ParamSpec {
         name: "vectors",
@@ -31,6 +34,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt); \
                a word2vec header line is skipped, non-finite values are errors, a repeated word uses its last line",
+        role: Role::Key,
     },
     ParamSpec {
         name: "max_context_turns",
@@ -38,6 +42,7 @@ static PARAMS: &[ParamSpec] = &[
         default: Some("null"),
         help: "keep only the last N utterances of each example's context (roles and COMET kept), for conversations \
                too long for the model; null = all (the reference)",
+        role: Role::Key,
     },
 ];
 
@@ -51,8 +56,8 @@ impl StageKind for Tokenize {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::TOKENIZE
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::TOKENIZE
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "ingest", what: "the dialogues to tokenize" }]

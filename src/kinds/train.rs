@@ -3,17 +3,19 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, UInt32Type};
+use arrow_array::types::Float32Type;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use iamm_plot::{Color, LineChart, Series};
 use iamm_tensorboard::EventWriter;
 use iamm_train::training::{Curve, Event, LiveCurve, Noam, Selection, TrainOptions, Trainer, Vectors};
-use iamm_train::IammConfig;
+use iamm_train::{IammConfig, Variant};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType};
+use super::model_input::{candle_error, check_lengths};
+use crate::params::{ParamSpec, ParamType, Role};
 use crate::needs::Need;
 use crate::progress::StageBar;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Train;
@@ -23,36 +25,40 @@ const STEPS: ParamType = ParamType::Int { min: 1, max: 10_000_000 };
 static PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "variant",
-        ty: ParamType::Choice(&["full", "wo_ea", "wo_ia", "wo_ws"]),
+        ty: ParamType::Choice(&iamm_core::VARIANTS),
         default: Some("\"full\""),
         help: "full IAMM, or an ablation: without explicit association, implicit association (no COMET \
                needed), or the word selector and memory decoder",
+        role: Role::Key,
     },
     ParamSpec {
         name: "dim",
         ty: ParamType::Int { min: 2, max: 4096 },
         default: Some("300"),
         help: "embedding and hidden size (the reference: 300, as GloVe 300-d); must match the vectors' size",
+        role: Role::Key,
     },
-    ParamSpec { name: "seed", ty: ParamType::Int { min: 0, max: i64::MAX }, default: Some("42"), help: "seeds initialisation and shuffles" },
-    ParamSpec { name: "batch_size", ty: ParamType::Int { min: 1, max: 4096 }, default: Some("16"), help: "examples per update" },
-    ParamSpec { name: "max_steps", ty: STEPS, default: Some("17600"), help: "updates in all (the reference stops after 17,600)" },
+    ParamSpec { name: "seed", ty: ParamType::Int { min: 0, max: i64::MAX }, default: Some("42"), help: "seeds initialisation and shuffles", role: Role::Key },
+    ParamSpec { name: "batch_size", ty: ParamType::Int { min: 1, max: 4096 }, default: Some("16"), help: "examples per update", role: Role::Key },
+    ParamSpec { name: "max_steps", ty: STEPS, default: Some("17600"), help: "updates in all (the reference stops after 17,600)", role: Role::Key },
     ParamSpec {
         name: "warmup",
         ty: STEPS,
         default: Some("8000"),
         help: "Noam warm-up updates (learning rate = dim^-0.5 · min(step^-0.5, step · warmup^-1.5))",
+        role: Role::Key,
     },
-    ParamSpec { name: "eval_every", ty: STEPS, default: Some("800"), help: "validate every this many updates..." },
-    ParamSpec { name: "eval_after", ty: ParamType::Int { min: 0, max: 10_000_000 }, default: Some("10000"), help: "...once more than this many were made" },
-    ParamSpec { name: "checkpoint_every", ty: STEPS, default: Some("800"), help: "checkpoint interval; a killed run resumes from the last one" },
+    ParamSpec { name: "eval_every", ty: STEPS, default: Some("800"), help: "validate every this many updates...", role: Role::Key },
+    ParamSpec { name: "eval_after", ty: ParamType::Int { min: 0, max: 10_000_000 }, default: Some("10000"), help: "...once more than this many were made", role: Role::Key },
+    ParamSpec { name: "checkpoint_every", ty: STEPS, default: Some("800"), help: "checkpoint interval; a killed run resumes from the last one", role: Role::Key },
     ParamSpec {
         name: "selection",
         ty: ParamType::Choice(&["best_ppl", "reference", "last"]),
         default: Some("\"best_ppl\""),
         help: "which validated weights to publish: lowest validation PPL, the reference's rule, or the last",
+        role: Role::Key,
     },
-    super::model_io::DEVICE_PARAM,
+    super::device::device_param(Role::Key),
 ];
 
 impl StageKind for Train {
@@ -65,8 +71,8 @@ impl StageKind for Train {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::TRAIN
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::TRAIN
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "tokenize", what: "the tokenized examples and vocabulary" }]
@@ -74,7 +80,7 @@ impl StageKind for Train {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
-        let variant = super::model_io::variant_of(p.str("variant")?);
+        let variant = p.str("variant")?.parse::<Variant>().map_err(|e| anyhow!("param `variant`: {e}"))?;
         let vocab = ctx.table("vocab")?;
         let dim = p.int("dim")? as usize;
         let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.num_rows()) };
@@ -99,7 +105,7 @@ impl StageKind for Train {
             Some(t) => Some(vectors_of(t, dim)?),
             None => None,
         };
-        let device = super::model_io::device(p)?;
+        let device = super::device::device(p)?;
         let opts = TrainOptions {
             seed: p.int("seed")? as u64,
             batch_size: p.int("batch_size")? as usize,
@@ -233,38 +239,6 @@ fn log_event(event: &Event, bar: &StageBar, board: &mut EventWriter, live: &mut 
         Event::Checkpoint { .. } => {}
     }
     live.record(event).map_err(candle_error)
-}
-
-/// A candle error for the user: its message without the backtrace candle attaches to it when
-/// `RUST_BACKTRACE` is set (see `iamm_train::errors`).
-pub fn candle_error(e: candle_core::Error) -> anyhow::Error {
-    anyhow!(iamm_train::errors::message(&e))
-}
-
-/// Checks that `examples` (read from `table`, the tokenize stage's `name`) fit the model's
-/// timing table of `limit` positions in every batch `batching` can form; the error names the
-/// examples by `example_id`, `conv_id` and turn.
-pub fn check_lengths(
-    name: &str,
-    table: &RecordBatch,
-    examples: &[iamm_train::Example],
-    limit: usize,
-    batching: iamm_train::limits::Batching,
-) -> Result<()> {
-    let Err(e) = iamm_train::limits::check_positions(examples, limit, batching) else { return Ok(()) };
-    let example_id = table.column_by_name("example_id").and_then(|c| c.as_primitive_opt::<UInt32Type>());
-    let conv_id = table.column_by_name("conv_id").and_then(|c| c.as_string_opt::<i32>());
-    let turn = table.column_by_name("turn").and_then(|c| c.as_primitive_opt::<UInt32Type>());
-    let describe = |row: usize| match (example_id, conv_id) {
-        (Some(id), Some(conv)) if row < table.num_rows() => format!(
-            "example {} (conv_id `{}`{}, row {row})",
-            id.value(row),
-            conv.value(row),
-            turn.map(|t| format!(", turn {}", t.value(row))).unwrap_or_default()
-        ),
-        _ => format!("row {row}"),
-    };
-    bail!("{name}: {}", e.describe(&describe))
 }
 
 /// The tokenize stage's embedding table as (row-major values, covered flags).

@@ -12,8 +12,9 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_viewer::{ViewerOptions, render};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType};
+use crate::params::{ParamSpec, ParamType, Role};
 use crate::needs::Need;
+use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
 pub struct Viewer;
@@ -24,20 +25,23 @@ static PARAMS: &[ParamSpec] = &[
         ty: ParamType::Int { min: 1, max: 100_000 },
         default: Some("100"),
         help: "test dialogues on the page, drawn from those with associated words (a few hundred stay readable)",
+        role: Role::Key,
     },
     ParamSpec {
         name: "seed",
         ty: ParamType::Int { min: 0, max: i64::MAX },
         default: Some("42"),
         help: "seeds the sample; a larger sample with the same seed keeps every dialogue of a smaller one",
+        role: Role::Key,
     },
     ParamSpec {
         name: "top_pairs",
         ty: ParamType::Int { min: 0, max: 1000 },
         default: Some("6"),
         help: "entries in each dialogue's list of top associated word pairs",
+        role: Role::Key,
     },
-    ParamSpec { name: "title", ty: ParamType::Str, default: Some("\"IAMM association viewer\""), help: "the page's title" },
+    ParamSpec { name: "title", ty: ParamType::Str, default: Some("\"IAMM association viewer\""), help: "the page's title", role: Role::Key },
 ];
 
 impl StageKind for Viewer {
@@ -51,8 +55,8 @@ impl StageKind for Viewer {
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
     }
-    fn fingerprint(&self) -> &'static str {
-        super::fingerprints::VIEWER
+    fn fingerprint(&self) -> &'static Code {
+        &super::fingerprints::VIEWER
     }
     fn needs(&self) -> &'static [Need] {
         &[
@@ -79,7 +83,7 @@ impl StageKind for Viewer {
         let mut systems = Vec::new();
         for (name, artifact) in ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("responses")) {
             // "evaluate (full)": the stage name says which run, the variant what was trained.
-            let label = super::model_io::system_label(name, artifact);
+            let label = super::systems::system_label(name, artifact);
             let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;
             systems.push(iamm_viewer::responses(&table, &label).map_err(|e| anyhow!("{e}"))?);
         }

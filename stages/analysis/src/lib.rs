@@ -2,7 +2,7 @@
 //! (Section 4.4, Appendix C, Figures 3 and 4), aggregated with polars.
 //!
 //! Input: one row per associated-word selection (the engine's `associations` table, built by
-//! `iamm_train::associations`), the IDF documents, the test vocabulary and an emotion lexicon.
+//! `iamm_decode::associations`), the IDF documents, the test vocabulary and an emotion lexicon.
 //! Output: per-word statistics ([`Analysis::word_stats`]), the top-k curves
 //! ([`Analysis::curves`]), the two figures ([`write_figures`]) and a Markdown section that
 //! checks the paper's findings on our numbers ([`report_section`]).

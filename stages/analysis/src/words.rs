@@ -296,14 +296,14 @@ pub fn write_parquet(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
 }
 
 /// Writes `df` as CSV with a header, for people to open in a spreadsheet: every text cell goes
-/// through [`iamm_core::neutralise_formula`] (a word such as `=sum` or `-2+3` from the test
+/// through [`iamm_csv::neutralise_formula`] (a word such as `=sum` or `-2+3` from the test
 /// dialogues would otherwise be read as a formula); numbers are written as they are, and `df`
 /// (and so the Parquet tables) keeps the exact text.
 pub fn write_csv(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
     let mut columns = df.columns().to_vec();
     for column in &mut columns {
         if column.dtype() == &DataType::String {
-            let safe = column.str()?.apply_into_string_amortized(|s, buf| buf.push_str(&iamm_core::neutralise_formula(s)));
+            let safe = column.str()?.apply_into_string_amortized(|s, buf| buf.push_str(&iamm_csv::neutralise_formula(s)));
             *column = safe.into_column();
         }
     }

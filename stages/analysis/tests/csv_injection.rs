@@ -3,7 +3,7 @@
 //! text (a `'` in front), keep numbers as numbers, and the tables keep the exact words.
 
 use iamm_analysis::*;
-use iamm_core::{FORMULA_TRIGGERS, strip_formula_guard};
+use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use polars::prelude::*;
 
 const HOSTILE: [&str; 7] = ["=sum(1)", "+cmd|calc", "-2+3", "@sum(1)", "\t=1", "\r=2", "=hyperlink(\"x\",\"y\")"];

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use iamm_core::neutralise_formula;
+use iamm_csv::neutralise_formula;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rust_xlsxwriter::{DataValidation, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, XlsxError};

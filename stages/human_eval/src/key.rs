@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 
-use iamm_core::{neutralise_formula, strip_formula_guard};
+use iamm_csv::{neutralise_formula, strip_formula_guard};
 
 use crate::{Answer, Error, ItemKind, Outcome, Result};
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use iamm_core::csv_text_cell;
+use iamm_csv::csv_text_cell;
 
 use crate::export::CHECK_DESIGN;
 use crate::key::Key;

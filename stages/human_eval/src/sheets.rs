@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use iamm_core::strip_formula_guard;
+use iamm_csv::strip_formula_guard;
 
 use crate::export::{SHEET_COLUMNS, write_csv, write_xlsx};
 use crate::key::Key;

@@ -12,7 +12,7 @@ use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use iamm_core::{FORMULA_TRIGGERS, strip_formula_guard};
+use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use iamm_human_eval::*;
 
 /// Openings an attacker would use, one per formula character `readable` lets through (it

@@ -58,7 +58,7 @@ impl Run {
 
 /// Where the variants go in the table: the paper's order (IAMM, w/o EA, w/o IA, w/o WS).
 pub fn variant_rank(variant: &str) -> usize {
-    ["full", "wo_ea", "wo_ia", "wo_ws"].iter().position(|v| *v == variant).unwrap_or(4)
+    iamm_core::VARIANTS.iter().position(|v| *v == variant).unwrap_or(iamm_core::VARIANTS.len())
 }
 
 /// Reads an evaluate stage's one-row `metrics` table: every float column (null = not

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::ArrowError;
-use iamm_core::csv_text_cell;
+use iamm_csv::csv_text_cell;
 
 use crate::{PAPER_TABLE1, PaperRow, Run, Section};
 
@@ -303,7 +303,7 @@ mod tests {
         let t = table1(&runs).unwrap();
         assert_eq!(t.num_rows(), 11);
         assert_eq!(t.num_columns(), 5 + 18);
-        assert_eq!(iamm_core::csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(iamm_csv::csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
     }
 
     #[test]
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(cells[5 + VALUE_COLUMNS.iter().position(|c| *c == "bleu2").unwrap()], "-0.25", "{c}");
         for line in c.lines() {
             for cell in line.split(',') {
-                assert!(!cell.starts_with(iamm_core::FORMULA_TRIGGERS) || cell.parse::<f64>().is_ok(), "{cell:?} in {line}");
+                assert!(!cell.starts_with(iamm_csv::FORMULA_TRIGGERS) || cell.parse::<f64>().is_ok(), "{cell:?} in {line}");
             }
         }
         // The Arrow table keeps the exact text.

@@ -4,9 +4,11 @@
 //!
 //! - [`batch`]: [`Example`] and the reference's [`collate`] into a [`Batch`].
 //! - [`model`]: [`Iamm`] and its parts, [`IammConfig`] and the ablation [`Variant`]s.
-//! - [`decode`]: using a trained model: [`load_model`] (what the train stage publishes),
-//!   [`decode::score`] (teacher-forced NLL and emotion per example) and [`decode::generate`]
-//!   (greedy as the reference, beam search, sampling; incremental with a key/value cache).
+//! - [`training`]: the [`training::Trainer`] (the reference's schedule, checkpoints, resume).
+//! - [`published`]: [`load_model`] reads the model the train stage publishes.
+//!
+//! Using a trained model (decoding, scores, associated words) is the `iamm-decode` crate's,
+//! so that editing it does not re-key training.
 //!
 //! ```no_run
 //! # use candle_core::{DType, Device};
@@ -20,9 +22,6 @@
 //! let batch = collate(&examples.iter().collect::<Vec<_>>(), &Device::Cpu)?;
 //! let losses = model.loss(&batch)?; // NLL + 4 emotion cross-entropies
 //! let grads = losses.backward()?; // not `losses.total.backward()`: see `Losses::backward`
-//! let opts = iamm_train::decode::DecodeOptions::reference(); // greedy, 51 steps
-//! let replies = iamm_train::decode::generate(&model, &batch, &opts)?; // per example, in `examples` order
-//! let scores = iamm_train::decode::score(&model, &batch)?; // NLL sum, tokens, emotion per example
 //! # Ok(()) }
 //! ```
 //!
@@ -81,18 +80,15 @@
 //! computes the two halves of its batch, each padded as the whole, side by side and adds their
 //! shares of the loss and gradients. Tests check each against the direct computation.
 
-pub mod associations;
 pub mod batch;
 pub mod cpu;
-pub mod decode;
 pub mod errors;
 pub mod limits;
 pub mod model;
+pub mod published;
 pub mod tables;
 pub mod training;
 
 pub use batch::{Batch, Comet, CometBatch, Example, collate};
-pub use decode::{
-    DecodeOptions, ExampleScore, Strategy, generate, generate_encoded, load_model, score, score_encoded,
-};
+pub use published::load_model;
 pub use model::{Iamm, IammConfig, Variant};

@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::{Ids, example, vars};
-use iamm_train::decode::{DecodeOptions, generate, score};
+use iamm_decode::{DecodeOptions, generate, score};
 use iamm_train::training::{Noam, TrainOptions, Trainer};
 use iamm_train::{Batch, Example, Iamm, IammConfig, Variant, collate};
 

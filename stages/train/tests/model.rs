@@ -337,9 +337,6 @@ fn decoding_does_not_look_ahead() -> Result<()> {
     let step = m.next_log_probs(&enc, &dec.narrow(1, 0, 4)?)?;
     let full = m.decode(&enc, &dec.narrow(1, 0, 4)?)?.log_probs()?.i((.., 3))?;
     assert!((step - full)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-5);
-    let out = m.greedy(&batch, 6)?;
-    assert_eq!(out.len(), 4);
-    assert!(out.iter().all(|s| s.len() <= 6 && s.iter().all(|&t| (t as usize) < V)));
     Ok(())
 }
 

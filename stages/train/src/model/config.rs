@@ -1,5 +1,6 @@
 //! Hyper-parameters of IAMM, with the reference run's values as defaults.
 
+use iamm_core::VARIANTS;
 use serde::{Deserialize, Serialize};
 
 /// Which parts of IAMM are built: the full model or one of the paper's ablations (Table 1).
@@ -40,6 +41,20 @@ impl Variant {
     /// Whether the word selector, memory decoder and gate are used.
     pub fn word_selector(self) -> bool {
         self != Variant::WithoutWS
+    }
+    /// The name pipeline.yaml and the tables use (`iamm_core::VARIANTS`).
+    pub fn name(self) -> &'static str {
+        VARIANTS[Self::ALL.iter().position(|v| *v == self).expect("ALL lists every variant")]
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Variant, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown variant {s:?}: expected one of {}", VARIANTS.join(", ")))
     }
 }
 

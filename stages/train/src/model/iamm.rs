@@ -723,18 +723,8 @@ impl Iamm {
         self.generate_with(&h, &attn, &state.copy_ids)?.log_probs()?.squeeze(1)
     }
 
-    /// Greedy decoding as the reference's `decoder_greedy_batch`: `steps` decoding steps
-    /// (the reference runs `max_dec_step + 1 = 51`), each row cut at its first EOS (EOS not
-    /// included), so a reply has at most `steps` tokens. Rows in batch order (see
-    /// [`Batch::order`]; [`crate::decode::generate`] returns them in example order and offers
-    /// beam search and sampling). Incremental, with finished rows dropped
-    /// ([`crate::decode`]); token-identical to recomputing the prefix at every step.
-    pub fn greedy(&self, batch: &Batch, steps: usize) -> Result<Vec<Vec<u32>>> {
-        crate::decode::greedy_rows(self, &self.encode(batch)?, steps)
-    }
-
     /// Greedy decoding with the full prefix recomputed at every step (the reference's
-    /// cost): the oracle that [`Iamm::greedy`] is tested against, and the bench's baseline.
+    /// cost): the oracle that `iamm_decode::greedy` is tested against, and the bench's baseline.
     /// Rows in batch order; stops once every row has produced EOS (rows do not interact).
     #[doc(hidden)]
     pub fn greedy_full_recompute(&self, enc: &Encoded, steps: usize) -> Result<Vec<Vec<u32>>> {

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Result};
 use candle_nn::{VarBuilder, VarMap};
 use iamm_core::special::{CLS, EOS, SYS, USR};
-use iamm_train::{Comet, Example, Iamm, IammConfig};
+use iamm_train::{Comet, Example, Iamm, IammConfig, Variant};
 
 /// A small deterministic generator of ids in `7..vocab`.
 pub struct Ids {
@@ -65,4 +65,31 @@ pub fn vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
     let mut v: Vec<_> = varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
+}
+
+/// The vocabulary size of the loading and decoding tests.
+pub const V: usize = 60;
+
+/// `IammConfig::tiny(V)` as `variant`.
+pub fn tiny(variant: Variant) -> IammConfig {
+    IammConfig { variant, ..IammConfig::tiny(V) }
+}
+
+/// `n` examples of 1 to 4 utterances of varied lengths, with COMET knowledge.
+pub fn examples(seed: u64, n: usize) -> Vec<Example> {
+    let mut ids = Ids::new(seed, V);
+    (0..n)
+        .map(|i| {
+            let utts: Vec<usize> = (0..1 + (i * 7 + 3) % 4).map(|j| 2 + (i + 3 * j) % 6).collect();
+            example(&mut ids, &utts, 3 + i % 5, 2 + (i * 5) % 7, Some(3), (i % 32) as u8)
+        })
+        .collect()
+}
+
+/// The message of an error that must happen.
+pub fn err_text<T>(r: Result<T>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
 }

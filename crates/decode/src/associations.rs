@@ -26,9 +26,9 @@
 use candle_core::{DType, Result, bail};
 use iamm_core::special::TOKENS;
 
-use crate::batch::Batch;
-use crate::model::iam::Selection;
-use crate::model::{Encoded, IamTrace};
+use iamm_train::Batch;
+use iamm_train::model::iam::Selection;
+use iamm_train::model::{Encoded, IamTrace};
 
 /// Which pair of the iterative association a selection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,8 +317,7 @@ pub fn associations(enc: &Encoded, batch: &Batch) -> Result<Vec<Association>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{Example, collate};
-    use crate::model::{Iamm, IammConfig, Variant};
+    use iamm_train::{Example, Iamm, IammConfig, Variant, collate};
     use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
     use iamm_core::special::{CLS, SYS, USR};
@@ -353,7 +352,7 @@ mod tests {
         let cfg = IammConfig { variant: Variant::WithoutIA, ctx_topk: 3, cs_topk: 3, ..IammConfig::tiny(60) };
         let varmap = VarMap::new();
         let model = Iamm::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
-        crate::model::reference_init(&varmap, 7)?;
+        iamm_train::model::reference_init(&varmap, 7)?;
         // Disjoint token ranges per example, so a row's token tells its example. A: one word
         // per sequence (its selections are exactly determined), B: one long utterance,
         // C: two utterances. Given B, C, A so that the collate reorders them (A, C, B).
@@ -427,7 +426,7 @@ mod tests {
         let varmap = VarMap::new();
         let model = Iamm::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
         let mut e = example(&[10, 11], &[&[12, 13]]);
-        let comet = crate::batch::Comet {
+        let comet = iamm_train::Comet {
             context: std::array::from_fn(|_| vec![vec![CLS, 14]]),
             situation: std::array::from_fn(|_| vec![CLS, 15]),
         };

@@ -1,10 +1,10 @@
 //! Greedy decoding speed at the reference sizes (V = 23,712): the incremental decoder
-//! (`iamm_train::decode::generate`: key/value cache, finished rows dropped) against the
+//! (`iamm_decode::generate`: key/value cache, finished rows dropped) against the
 //! reference's full recompute of the prefix at every step (`Iamm::greedy_full_recompute`),
 //! on the same inputs, with a check that both give the same tokens.
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 cargo run --release -p iamm-train --example bench_decode -- \
+//! RAYON_NUM_THREADS=2 cargo run --release -p iamm-decode --example bench_decode -- \
 //!     [--examples 96] [--batch 48] [--baseline 48] [--eos-bias 7.8] [--steps 51] [--model DIR]
 //! ```
 //!
@@ -25,7 +25,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use iamm_core::special::{CLS, EOS, SYS, USR};
-use iamm_train::decode::{DecodeOptions, generate_encoded};
+use iamm_decode::{DecodeOptions, generate_encoded};
 use iamm_train::{Comet, Example, Iamm, IammConfig, collate, load_model};
 
 const TEST_EXAMPLES: f64 = 5255.0;

@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 use candle_core::{D, DType, Result, Tensor};
 use iamm_core::special::{EOS, SOS};
 
-use crate::model::{Encoded, Iamm};
-use crate::training::Rng;
+use iamm_train::model::{Encoded, Iamm};
+use iamm_train::training::Rng;
 
 /// One sequence per row, rows dropped from the decoding state as they emit EOS. `choose`
 /// gets `log P [R, V]` of the active rows and their batch rows, and returns the next token of

@@ -1,8 +1,10 @@
-//! Using a trained model: [`load_model`] reads what the train stage publishes, [`score`]
-//! computes the teacher-forced NLL and emotion prediction of every example, [`generate`]
-//! decodes responses (greedy as the reference, beam search, sampling).
+//! Using a trained model (`iamm_train::load_model` reads what the train stage publishes):
+//! [`score`] computes the teacher-forced NLL and emotion prediction of every example,
+//! [`generate`] decodes responses (greedy as the reference, beam search, sampling), and
+//! [`associations`] reads off the words the interaction attention selected. Training never
+//! runs this crate, so editing it re-keys the evaluate and analysis stages, not train.
 //!
-//! Results are returned **in the order of the examples passed to [`crate::collate`]**, not in
+//! Results are returned **in the order of the examples passed to [`iamm_train::collate`]**, not in
 //! the batch's row order (the collate sorts rows by number of utterances, see
 //! [`Batch::order`]).
 //!
@@ -25,16 +27,23 @@
 //! `max_dec_step + 1 = 51` steps with `max_dec_step = 50` and cuts at the first EOS, so its
 //! responses have at most 51 tokens: [`DecodeOptions::reference`] uses 51.
 
-mod load;
+pub mod associations;
 mod search;
 
 use candle_core::{D, DType, Result, bail};
 
-pub use load::load_model;
-pub(crate) use search::greedy_rows;
+use iamm_train::Batch;
+use iamm_train::model::{Encoded, Iamm};
+use search::greedy_rows;
 
-use crate::batch::Batch;
-use crate::model::{Encoded, Iamm};
+/// Greedy decoding as the reference's `decoder_greedy_batch`: `steps` decoding steps (the
+/// reference runs `max_dec_step + 1 = 51`), each row cut at its first EOS (EOS not included),
+/// so a reply has at most `steps` tokens. Rows in **batch order** (see [`Batch::order`];
+/// [`generate`] returns example order and offers beam search and sampling). Incremental, with
+/// finished rows dropped; token-identical to [`Iamm::greedy_full_recompute`].
+pub fn greedy(model: &Iamm, batch: &Batch, steps: usize) -> Result<Vec<Vec<u32>>> {
+    greedy_rows(model, &model.encode(batch)?, steps)
+}
 
 /// How the next token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,7 +114,7 @@ impl Default for DecodeOptions {
 
 /// Decodes a response for every example of `batch`: generated ids without SOS, cut before
 /// the first EOS, one entry per example **in the order the examples were passed to
-/// [`crate::collate`]**.
+/// [`iamm_train::collate`]**.
 pub fn generate(model: &Iamm, batch: &Batch, opts: &DecodeOptions) -> Result<Vec<Vec<u32>>> {
     generate_encoded(model, batch, &model.encode(batch)?, opts)
 }
@@ -151,7 +160,7 @@ impl ExampleScore {
 }
 
 /// Teacher-forced NLL and emotion prediction of every example of `batch`, in the order the
-/// examples were passed to [`crate::collate`].
+/// examples were passed to [`iamm_train::collate`].
 pub fn score(model: &Iamm, batch: &Batch) -> Result<Vec<ExampleScore>> {
     score_encoded(model, batch, &model.encode(batch)?)
 }
