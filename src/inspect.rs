@@ -24,7 +24,7 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
                     problems if problems.is_empty() => (
                         "fresh",
                         json!(p.key),
-                        tuning_changes(p, &a.manifest.params).into_iter().map(|n| format!("{n} (not in the key)")).collect(),
+                        tuning_changes(p, &a.manifest.params),
                         json!(a.dir.display().to_string()),
                     ),
                     problems => ("damaged", json!(p.key), problems, json!(a.dir.display().to_string())),

@@ -243,7 +243,9 @@ pub fn tuning_changes(p: &PlannedStage, made_with: &IndexMap<String, Value>) -> 
         .filter_map(|s| {
             let now = &p.params.values()[s.name];
             let then = made_with.get(s.name).unwrap_or(&Value::Null);
-            (now != then).then(|| format!("tuning param `{}`: {} here, {} when it was made", s.name, show_in_full(now), show_in_full(then)))
+            (now != then).then(|| {
+                format!("tuning param `{}` (not in the key): {} here, {} when it was made", s.name, show_in_full(now), show_in_full(then))
+            })
         })
         .collect()
 }

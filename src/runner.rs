@@ -30,11 +30,6 @@ fn damage_note(problems: &[String]) -> String {
     format!("damaged: {}", problems.join("; "))
 }
 
-/// `state (note; note; not in the key)` when there are notes.
-fn with_notes(state: &str, notes: &[String]) -> String {
-    if notes.is_empty() { state.to_string() } else { format!("{state} ({}; not in the key)", notes.join("; ")) }
-}
-
 pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     let started = Instant::now();
     let plan = ws.plan_or_fail(&opts.targets)?;
@@ -48,7 +43,10 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
             let state = match ws.store.load(&p.name, &p.key) {
                 Some(_) if forced(&p.name) => "would run (forced)".to_string(),
                 Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
-                    problems if problems.is_empty() => with_notes("cached", &tuning_changes(p, &a.manifest.params)),
+                    problems if problems.is_empty() => match tuning_changes(p, &a.manifest.params) {
+                        notes if notes.is_empty() => "cached".to_string(),
+                        notes => format!("cached ({})", notes.join("; ")),
+                    },
                     problems => format!("would run: {}", damage_note(&problems)),
                 },
                 None => match ws.store.last_used(&p.name) {
@@ -96,7 +94,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
                 cached += 1;
                 println!("  cached  {:<w$} {}", p.name, a.manifest.summary, w = width);
                 for note in tuning_changes(p, &a.manifest.params) {
-                    println!("          {:<w$} ({note}; not in the key, so reused)", "", w = width);
+                    println!("          {:<w$} ({note}; reused)", "", w = width);
                 }
                 a
             }

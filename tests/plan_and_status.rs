@@ -166,16 +166,16 @@ fn tuning_params_reuse_the_artifact_and_sets_are_canonical() {
     assert_eq!(
         stage(&status, "comet")["reasons"],
         serde_json::json!([
-            "tuning param `threads`: 1 here, 0 when it was made (not in the key)",
-            "tuning param `shard_size`: 7 here, 512 when it was made (not in the key)"
+            "tuning param `threads` (not in the key): 1 here, 0 when it was made",
+            "tuning param `shard_size` (not in the key): 7 here, 512 when it was made"
         ])
     );
     let out = ws.ok(&[&["run", "tokenize"][..], &tuned[..]].concat());
     assert!(out.contains("cached  comet"), "{out}");
-    assert!(out.contains("tuning param `threads`: 1 here, 0 when it was made; not in the key, so reused"), "{out}");
-    assert!(out.contains("tuning param `shard_size`: 7 here, 512 when it was made"), "{out}");
+    assert!(out.contains("tuning param `threads` (not in the key): 1 here, 0 when it was made; reused"), "{out}");
+    assert!(out.contains("tuning param `shard_size` (not in the key): 7 here, 512 when it was made"), "{out}");
     let dry = ws.ok(&[&["run", "--dry-run", "comet"][..], &tuned[..]].concat());
-    assert!(dry.contains("cached (tuning param `threads`: 1 here, 0 when it was made; tuning param `shard_size`"), "{dry}");
+    assert!(dry.contains("cached (tuning param `threads` (not in the key): 1 here, 0 when it was made; tuning param `shard_size`"), "{dry}");
     // The claim behind it: one ONNX Runtime thread writes the table two threads wrote (this
     // machine's cores; `threads: 0` means all of them).
     let single = Ws::demo();

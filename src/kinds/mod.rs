@@ -183,6 +183,14 @@ mod tests {
     }
 
     #[test]
+    fn only_an_attribute_starting_a_line_marks_a_test_item() {
+        let code = "//! Tests are `#[cfg(test)]` items.\nfn runs() { let _ = \"#[cfg(test)] {\"; }\n";
+        assert_eq!(derivation::strip_test_items(code), code);
+        let with_tests = format!("{code}\n    #[cfg(test)]\n    mod tests {{ fn t() {{}} }}\n");
+        assert_eq!(derivation::strip_test_items(&with_tests), code);
+    }
+
+    #[test]
     fn an_adapter_must_return_its_own_fingerprint() {
         let tree = scratch_tree();
         let train = std::fs::read_to_string(tree.path().join("src/kinds/train.rs")).unwrap();
