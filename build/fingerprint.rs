@@ -8,7 +8,9 @@
 //!   sibling modules it names (`super::x`, `crate::kinds::x`), transitively;
 //! - every workspace crate those files name (`iamm_x::`), and their `[dependencies]`
 //!   transitively: each crate's `src/` and `build.rs` without `#[cfg(test)]` items, and its
-//!   `Cargo.toml`;
+//!   `Cargo.toml`. A crate of independent modules (`by-module = true` under
+//!   `[package.metadata.fingerprint]`: the tables crate, one module per table) counts only
+//!   with its `lib.rs`, its private modules and the public modules that code names;
 //! - the `Cargo.lock` entries (name, version, checksum) of every external crate those crates
 //!   and files use, transitively.
 //!
@@ -41,6 +43,8 @@ pub struct Derived {
 struct Crate {
     dir: String,
     deps: Vec<String>,
+    /// Covered module by module (see the header).
+    by_module: bool,
 }
 
 /// Reads each file once (crates such as `iamm-core` are in every kind's code), Rust sources
@@ -71,7 +75,9 @@ pub fn derive(root: &Path) -> Result<Derived, String> {
     for dir in members(&root_toml) {
         let toml = reader.text(&format!("{dir}/Cargo.toml"))?;
         let name = package_name(&toml).ok_or(format!("{dir}/Cargo.toml: no [package] name"))?;
-        crates.insert(name, Crate { dir, deps: dependencies(&toml) });
+        let by_module = section(&toml, "package.metadata.fingerprint")
+            .is_some_and(|s| s.lines().any(|l| l.replace(' ', "") == "by-module=true"));
+        crates.insert(name, Crate { dir, deps: dependencies(&toml), by_module });
     }
     let root_deps = dependencies(&root_toml);
     let lock = parse_lock(&reader.text("Cargo.lock")?);
@@ -142,6 +148,7 @@ pub fn derive(root: &Path) -> Result<Derived, String> {
         for (m, rel) in group.iter().zip(&adapters) {
             feed(rel, &modules[m]);
         }
+        let mut covered = BTreeMap::new();
         for c in &used {
             let dir = &crates[c].dir;
             reader.read.insert(format!("{dir}/src")); // a new file there reruns build.rs
@@ -151,9 +158,21 @@ pub fn derive(root: &Path) -> Result<Derived, String> {
             }
             rust_files(root, &format!("{dir}/src"), &mut files)?;
             files.sort();
-            for rel in files {
-                feed(&rel, &reader.text(&rel)?);
+            covered.insert(c.clone(), files);
+        }
+        // What the kind's code names decides the modules of crates covered by module.
+        let mut code = group_text.clone();
+        for (c, files) in covered.iter().filter(|(c, _)| !crates[*c].by_module) {
+            for rel in files.iter().filter(|f| f.ends_with(".rs")) {
+                code.push_str(&reader.text(rel).map_err(|e| format!("{c}: {e}"))?);
             }
+        }
+        for (c, files) in covered.iter_mut().filter(|(c, _)| crates[*c].by_module) {
+            let keep = named_modules(&mut reader, &crates[c].dir, &ident(c), files, &code)?;
+            files.retain(|f| keep.contains(f));
+        }
+        for rel in covered.values().flatten() {
+            feed(rel, &reader.text(rel)?);
         }
         for l in &locked {
             feed("Cargo.lock", l);
@@ -172,6 +191,50 @@ pub fn derive(root: &Path) -> Result<Derived, String> {
 /// `iamm-core` is named `iamm_core` in code.
 fn ident(package: &str) -> String {
     package.replace('-', "_")
+}
+
+/// The files of a crate covered by module (`files`: all of them) that a kind covers: its
+/// `Cargo.toml`, `lib.rs` and private modules, and each public module (`pub mod x;` in
+/// `lib.rs`) that `code` or a covered module names (`iamm_x::x`, `iamm_x::{x, ..}`,
+/// `crate::x`). Code that names the crate otherwise (`iamm_x::*`, `use iamm_x as y`) covers
+/// every module.
+fn named_modules(reader: &mut Reader, dir: &str, ident: &str, files: &[String], code: &str) -> Result<BTreeSet<String>, String> {
+    let lib = reader.text(&format!("{dir}/src/lib.rs"))?;
+    let public: Vec<&str> = lib.lines().filter_map(|l| l.trim().strip_prefix("pub mod ")?.strip_suffix(';')).collect();
+    let module_of = |f: &str| {
+        let rest = f.strip_prefix(&format!("{dir}/src/"))?;
+        public.iter().copied().find(|m| rest == format!("{m}.rs") || rest.starts_with(&format!("{m}/")))
+    };
+    let opaque = code.match_indices(ident).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = &code[i + ident.len()..];
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            && (!after.starts_with("::") || after.starts_with("::*"))
+    });
+    let names = |text: &str, m: &str| {
+        [format!("{ident}::{m}"), format!("crate::{m}")].iter().any(|p| mentions(text, p))
+            || text.match_indices(&format!("{ident}::{{")).any(|(i, p)| {
+                let group = &text[i + p.len()..];
+                group[..group.find('}').unwrap_or(group.len())].split(',').any(|item| item.trim().split([':', ' ']).next() == Some(m))
+            })
+    };
+    let mut named: BTreeSet<&str> = public.iter().copied().filter(|m| opaque || names(code, m)).collect();
+    let mut todo: Vec<&str> = named.iter().copied().collect();
+    let always: Vec<&String> = files.iter().filter(|f| f.ends_with(".rs") && module_of(f).is_none()).collect();
+    let mut texts: Vec<String> = always.iter().map(|f| reader.text(f)).collect::<Result<_, _>>()?;
+    loop {
+        for text in &texts {
+            for m in &public {
+                if names(text, m) && named.insert(m) {
+                    todo.push(m);
+                }
+            }
+        }
+        let Some(m) = todo.pop() else { break };
+        texts = files.iter().filter(|f| module_of(f) == Some(m)).map(|f| reader.text(f)).collect::<Result<_, _>>()?;
+    }
+    Ok(files.iter().filter(|f| module_of(f).is_none_or(|m| named.contains(m))).cloned().collect())
 }
 
 /// Whether `text` names `path` as a path prefix (`path::` or `path;` or `path}` ...), not as

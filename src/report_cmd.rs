@@ -136,8 +136,7 @@ pub fn compare(ws: &mut Workspace, a: &str, b: &str, as_json: bool) -> Result<()
                 m.key
             );
         }
-        let metrics = iamm_report::metrics_from_table(&artifact.read_table("metrics")?)
-            .map_err(|e| anyhow::anyhow!("`{spec}` (artifact {}): {e}", m.key))?;
+        let metrics = iamm_tables::metrics::read(&artifact.read_table("metrics")?, &format!("metrics of `{spec}` (artifact {})", m.key))?;
         sides.push((artifact, metrics));
     }
     let diffs = iamm_report::compare(&sides[0].1, &sides[1].1);

@@ -200,7 +200,7 @@ fn stages_code_lists_what_each_fingerprint_covers() {
         out[start..].trim_start().lines().take(4).collect::<Vec<_>>().join("\n")
     };
     let train = block("train");
-    assert!(train.contains("  crates    iamm-core iamm-plot iamm-tensorboard iamm-train\n"), "{train}");
+    assert!(train.contains("  crates    iamm-core iamm-plot iamm-tables iamm-tensorboard iamm-train\n"), "{train}");
     assert!(train.contains("src/kinds/train.rs") && !train.contains("model_io") && !train.contains("iamm-decode"), "{train}");
     assert!(train.contains("candle-core 0.11.1"), "{train}");
     let evaluate = block("evaluate");

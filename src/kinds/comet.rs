@@ -139,10 +139,14 @@ impl StageKind for Comet {
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
         let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
-        let examples =
-            SPLITS.iter().map(|s| ctx.table(&format!("examples_{s}"))).collect::<Result<Vec<_>>>()?;
-        let sentences = queries::sentences(&examples.iter().collect::<Vec<_>>(), &tokenizer)
-            .map_err(|e| anyhow!("{e}"))?;
+        let examples = SPLITS
+            .iter()
+            .map(|s| {
+                let name = format!("examples_{s}");
+                Ok(iamm_tables::text_examples::read(&ctx.table(&name)?, &name)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sentences = queries::sentences(&examples.iter().map(Vec::as_slice).collect::<Vec<_>>(), &tokenizer);
         let n_queries = sentences.unique.len() * RELATIONS.len();
         let keep = p.int("num_return_sequences")? as usize;
 

@@ -1,23 +1,22 @@
 //! The evaluate stage: loads a train stage's model, scores (teacher-forced NLL, emotion) and
-//! decodes every test example, and computes the paper's metrics with `iamm-evaluate`.
+//! decodes every test example (`iamm_decode::respond`), and computes the paper's metrics with
+//! `iamm-evaluate`.
 //!
 //! Batches follow the reference's test loader (`shuffle=False`, batch 48): the test
 //! examples in file order, cut into consecutive batches; the collate sorts each batch by
 //! utterance count, and the decode API hands results back in example order.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
-use arrow_array::{Array, RecordBatch};
 use iamm_core::EMOTIONS;
 use iamm_core::special::{CLS, USR};
-use iamm_evaluate::{MetricOptions, Response};
-use iamm_text::{PunktParams, Tokenizer};
+use iamm_decode::respond::Reply;
 use iamm_decode::{DecodeOptions, Strategy};
-use iamm_train::{Example, collate};
+use iamm_evaluate::MetricOptions;
+use iamm_tables::responses::Response;
+use iamm_tables::token_examples::TokenExample;
+use iamm_text::{PunktParams, Tokenizer};
 use serde_json::{Value, json};
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
@@ -149,24 +148,24 @@ impl StageKind for Evaluate {
         let (tokenize_stage, tokenized) = ctx.provider("examples_test")?;
         let table = tokenized.read_table("examples_test")?;
         let with_comet = cfg.variant.implicit();
-        let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {
-            let hint = if with_comet {
-                format!("; the model (variant {variant}) reads COMET knowledge, so tokenize needs the comet stage upstream")
-            } else {
-                String::new()
-            };
-            anyhow!("examples_test (stage `{tokenize_stage}`): {e}{hint}")
-        })?;
-        if examples.is_empty() {
+        let rows = iamm_tables::token_examples::read(&table, &format!("examples_test (stage `{tokenize_stage}`)"), with_comet)
+            .map_err(|e| {
+                let hint = if with_comet {
+                    format!("; the model (variant {variant}) reads COMET knowledge, so tokenize needs the comet stage upstream")
+                } else {
+                    String::new()
+                };
+                anyhow!("{e}{hint}")
+            })?;
+        if rows.is_empty() {
             bail!("examples_test (stage `{tokenize_stage}`) has no rows: nothing to evaluate");
         }
-        let meta = Meta::read(&table)?;
         let words = vocab_words(ctx, cfg.vocab_size).with_context(|| format!("the model of stage `{train_stage}`"))?;
 
         let batch_size = p.int("batch_size")? as usize;
         // The encoders and the decoder read the model's timing table: check before decoding.
         let batching = iamm_train::limits::Batching::Consecutive(batch_size);
-        super::model_input::check_lengths("examples_test", &table, &examples, cfg.max_positions, batching)?;
+        super::model_input::check_lengths("examples_test", &rows, cfg.max_positions, batching)?;
         if opts.max_new_tokens > cfg.max_positions {
             bail!(
                 "param `max_new_tokens` is {}, but the model's decoder has {} positions (its timing table, \
@@ -176,48 +175,14 @@ impl StageKind for Evaluate {
                 cfg.max_positions
             );
         }
-        let bar = ctx.bar(examples.len() as u64, "decoding", "ex");
+        let bar = ctx.bar(rows.len() as u64, "decoding", "ex");
         let started = Instant::now();
-        let mut responses = Vec::with_capacity(examples.len());
-        for (b, chunk) in examples.chunks(batch_size).enumerate() {
-            let refs: Vec<&Example> = chunk.iter().collect();
-            let candle = super::model_input::candle_error;
-            let batch = collate(&refs, &device).map_err(candle)?;
-            // One encoding serves both: it costs about as much as greedy decoding.
-            let encoded = model.encode(&batch).map_err(candle)?;
-            let scores = iamm_decode::score_encoded(&model, &batch, &encoded).map_err(candle)?;
-            let generated = iamm_decode::generate_encoded(&model, &batch, &encoded, &opts).map_err(candle)?;
-            for (i, (ex, (s, ids))) in chunk.iter().zip(scores.iter().zip(&generated)).enumerate() {
-                let row = b * batch_size + i;
-                responses.push(Response {
-                    example_id: meta.example_id.value(row),
-                    conv_id: meta.conv_id.value(row).to_string(),
-                    context: ex.context.iter().map(|u| words_of(&words, u)).collect(),
-                    context_roles: ex
-                        .roles
-                        .iter()
-                        .enumerate()
-                        .map(|(j, r)| {
-                            // Roles are `[CLS] + [USR|SYS]×len`; an empty utterance falls back to
-                            // the reference's rule (even index = speaker).
-                            let speaker = r.get(1).map_or(j % 2 == 0, |&id| id == USR);
-                            if speaker { "speaker" } else { "listener" }.to_string()
-                        })
-                        .collect(),
-                    situation: words_of(&words, &ex.situation),
-                    reference: meta.reference(row),
-                    generated: words_of(&words, ids),
-                    gold: ex.emotion,
-                    predicted: u8::try_from(s.predicted).context("predicted emotion id")?,
-                    nll_sum: s.nll_sum,
-                    tokens: s.tokens as u32,
-                    batch: b as u32,
-                });
-            }
-            bar.inc(chunk.len() as u64);
-        }
+        let examples: Vec<&iamm_train::Example> = rows.iter().map(|r| &r.example).collect();
+        let replies = iamm_decode::respond::respond(&model, &examples, batch_size, &device, &opts, &mut |n| bar.inc(n as u64))
+            .map_err(super::model_input::candle_error)?;
         bar.finish_and_clear();
         let decode_s = started.elapsed().as_secs_f64();
+        let responses = rows.iter().zip(replies).map(|(row, reply)| response(row, reply, &words)).collect::<Result<Vec<_>>>()?;
         let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
         let metric_opts = MetricOptions {
@@ -264,9 +229,9 @@ impl StageKind for Evaluate {
         );
         Ok(StageOutput {
             tables: vec![
-                ("responses".into(), iamm_evaluate::tables::responses(&responses)?),
-                ("metrics".into(), iamm_evaluate::tables::metrics(&metrics)?),
-                ("confusion".into(), iamm_evaluate::tables::confusion(&confusion)?),
+                ("responses".into(), iamm_tables::responses::write(&responses)?),
+                ("metrics".into(), iamm_tables::metrics::write(&metrics.values(), metrics.examples)?),
+                ("confusion".into(), iamm_tables::confusion::write(&confusion)?),
             ],
             stats: Value::Object(stats),
             summary,
@@ -301,31 +266,34 @@ fn words_of(words: &[String], ids: &[u32]) -> String {
     ids.iter().map(|&i| words.get(i as usize).map_or("UNK", String::as_str)).collect::<Vec<_>>().join(" ")
 }
 
-/// The examples table's columns the responses table copies.
-struct Meta {
-    example_id: arrow_array::UInt32Array,
-    conv_id: arrow_array::StringArray,
-    target_tokens: arrow_array::ListArray,
-}
-
-impl Meta {
-    fn read(table: &RecordBatch) -> Result<Meta> {
-        let col = |name: &str| {
-            table.column_by_name(name).cloned().with_context(|| format!("examples_test has no column `{name}`"))
-        };
-        Ok(Meta {
-            example_id: col("example_id")?.as_primitive_opt::<UInt32Type>().context("examples_test.example_id is not UInt32")?.clone(),
-            conv_id: col("conv_id")?.as_string_opt::<i32>().context("examples_test.conv_id is not a string")?.clone(),
-            target_tokens: col("target_tokens")?.as_list_opt::<i32>().context("examples_test.target_tokens is not a list")?.clone(),
-        })
-    }
-
-    /// The target's words as the reference prints `Ref:` (its raw tokens, never UNK).
-    fn reference(&self, row: usize) -> String {
-        let v: Arc<dyn Array> = self.target_tokens.value(row);
-        let s = v.as_string::<i32>();
-        (0..s.len()).map(|i| s.value(i)).collect::<Vec<_>>().join(" ")
-    }
+/// The `responses` row of a test example and what the model made of it.
+fn response(row: &TokenExample, reply: Reply, words: &[String]) -> Result<Response> {
+    let ex = &row.example;
+    Ok(Response {
+        example_id: row.example_id,
+        conv_id: row.conv_id.clone(),
+        context: ex.context.iter().map(|u| words_of(words, u)).collect(),
+        context_roles: ex
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(j, r)| {
+                // Roles are `[CLS] + [USR|SYS]×len`; an empty utterance falls back to the
+                // reference's rule (even index = speaker).
+                let speaker = r.get(1).map_or(j % 2 == 0, |&id| id == USR);
+                if speaker { "speaker" } else { "listener" }.to_string()
+            })
+            .collect(),
+        situation: words_of(words, &ex.situation),
+        // The target's words as the reference prints `Ref:` (its raw tokens, never UNK).
+        reference: row.target_tokens.join(" "),
+        generated: words_of(words, &reply.generated),
+        gold: ex.emotion,
+        predicted: u8::try_from(reply.score.predicted).context("predicted emotion id")?,
+        nll_sum: reply.score.nll_sum,
+        tokens: reply.score.tokens as u32,
+        batch: reply.batch as u32,
+    })
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), in MB.

@@ -4,9 +4,10 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use iamm_human_eval::{
-    Aggregate, ExportOptions, Identical, Key, SIMULATED, check_annotators, export, fill_sheet, read_sheets_dir,
-    responses_from_batch, score, simulated_answers, write_export,
+    Aggregate, ExportOptions, Identical, Key, SIMULATED, check_annotators, export, fill_sheet, read_sheets_dir, score,
+    simulated_answers, write_export,
 };
+use iamm_tables::responses::Response;
 use serde_json::json;
 
 use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
@@ -106,12 +107,12 @@ impl StageKind for HumanEval {
         if proposed == baseline {
             bail!("`proposed` and `baseline` are both `{proposed}`; name two different evaluate stages among the deps");
         }
-        let read = |dep: &str| -> Result<(String, Vec<iamm_human_eval::ResponseRow>)> {
+        let read = |dep: &str| -> Result<(String, Vec<Response>)> {
             let artifact = ctx.dep(dep)?;
             if !artifact.manifest.tables.contains_key("responses") {
                 bail!("dep `{dep}` has no `responses` table; `proposed` and `baseline` must name evaluate stages");
             }
-            let rows = responses_from_batch(&artifact.read_table("responses")?, &format!("responses of `{dep}`"))?;
+            let rows = iamm_tables::responses::read(&artifact.read_table("responses")?, &format!("responses of `{dep}`"))?;
             Ok((super::systems::system_label(dep, artifact), rows))
         };
         let (p_name, p_rows) = read(proposed)?;
@@ -178,7 +179,7 @@ impl StageKind for HumanEvalScore {
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
         let (export_stage, export) = ctx.only_dep_of_kind("human_eval", "the export whose sheets to score")?;
-        let key = Key::from_batch(&export.read_table("human_eval_key")?, &format!("the key of `{export_stage}`"))?;
+        let key = Key::from_batch(&export.read_table("human_eval_key")?, &format!("key of `{export_stage}`"))?;
         let aggregate = if p.str("aggregate")? == "majority" { Aggregate::Majority } else { Aggregate::Pooled };
         // The exported sheets, and how many the export wrote (its `annotators` param).
         let src_dir = export.dir.join("sheets");

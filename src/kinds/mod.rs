@@ -132,11 +132,14 @@ mod tests {
 
     /// The adapter modules whose fingerprint changes when `edit` is applied to `file`.
     fn rekeyed(file: &str, edit: impl Fn(String) -> String) -> Vec<String> {
-        let tree = scratch_tree();
-        let before = hashes(tree.path());
-        let path = tree.path().join(file);
+        rekeyed_in(scratch_tree().path(), file, edit)
+    }
+
+    fn rekeyed_in(tree: &Path, file: &str, edit: impl Fn(String) -> String) -> Vec<String> {
+        let before = hashes(tree);
+        let path = tree.join(file);
         std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
-        let after = hashes(tree.path());
+        let after = hashes(tree);
         before.keys().filter(|k| before[*k] != after[*k]).cloned().collect()
     }
 
@@ -156,6 +159,7 @@ mod tests {
         }
         assert_eq!(derived.len(), compiled.len(), "{derived:?}");
         assert!(!TRAIN.crates.contains(&"iamm-decode") && EVALUATE.crates.contains(&"iamm-decode"));
+        assert!(TRAIN.crates.contains(&"iamm-tables") && INGEST.crates.contains(&"iamm-tables"));
     }
 
     #[test]
@@ -170,6 +174,14 @@ mod tests {
         let test_module = |s: String| s + "\n#[cfg(test)]\nmod more { fn f() -> [u8; 1] { let _ = (\"}\", '{'); [0] } }\n";
         assert!(rekeyed("stages/train/src/model/ops.rs", test_module).is_empty());
         assert!(rekeyed("stages/train/src/training/trainer.rs", |s| s.replacen("mod tests {", "mod tests {\n    // x", 1)).is_empty());
+        // A table's reader and writer: the stages that read or write it, through their
+        // adapters or their crates (evaluate's crate re-exports the `Response` row).
+        assert_eq!(rekeyed("crates/tables/src/responses.rs", append), ["evaluate", "human_eval", "viewer"]);
+        assert_eq!(rekeyed("crates/tables/src/token_examples.rs", append), ["analysis", "evaluate", "tokenize", "train"]);
+        assert_eq!(rekeyed("crates/tables/src/knowledge.rs", append), ["comet", "tokenize"]);
+        // What every table shares: every stage that reads or writes one.
+        let all = ["analysis", "comet", "evaluate", "human_eval", "ingest", "report", "tokenize", "train", "viewer"];
+        assert_eq!(rekeyed("crates/tables/src/columns.rs", append), all);
         // Spreadsheet cells are written by the stages that write CSVs people open.
         assert_eq!(rekeyed("crates/csv/src/lib.rs", append), ["analysis", "human_eval", "report"]);
         // Adapters' shared modules: only their users.
@@ -180,6 +192,21 @@ mod tests {
         let bump = |s: String| s.replacen("name = \"candle-core\"\nversion = \"", "name = \"candle-core\"\nversion = \"9", 1);
         let by_candle = rekeyed("Cargo.lock", bump);
         assert!(by_candle.contains(&"train".to_string()) && !by_candle.contains(&"ingest".to_string()), "{by_candle:?}");
+    }
+
+    #[test]
+    fn a_table_named_in_a_group_or_through_another_name_is_covered() {
+        let append = |s: String| s + "\npub fn added() {}\n";
+        let responses = "crates/tables/src/responses.rs";
+        // Train reads no responses, until it names them in a group of the crate's modules...
+        let tree = scratch_tree();
+        let read = |s: String| s + "\nuse iamm_tables::{vocab::Word, responses as _};\n";
+        rekeyed_in(tree.path(), "src/kinds/train.rs", read);
+        assert!(rekeyed_in(tree.path(), responses, append).contains(&"train".to_string()));
+        // ... or names the crate another way, which covers all of it.
+        let tree = scratch_tree();
+        rekeyed_in(tree.path(), "src/kinds/ingest.rs", |s| s + "\nuse iamm_tables as tables;\n");
+        assert!(rekeyed_in(tree.path(), responses, append).contains(&"ingest".to_string()));
     }
 
     #[test]

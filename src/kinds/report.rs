@@ -38,8 +38,7 @@ impl StageKind for Report {
             let m = &artifact.manifest;
             if m.tables.contains_key("metrics") {
                 let table = artifact.read_table("metrics")?;
-                let metrics = iamm_report::metrics_from_table(&table)
-                    .map_err(|e| anyhow!("dep `{name}` (artifact {}): {e}", m.key))?;
+                let metrics = iamm_tables::metrics::read(&table, &format!("metrics of dep `{name}` (artifact {})", m.key))?;
                 runs.push(Run {
                     stage: name.to_string(),
                     key: m.key.clone(),

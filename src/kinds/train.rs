@@ -2,8 +2,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float32Type;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use iamm_plot::{Color, LineChart, Series};
 use iamm_tensorboard::EventWriter;
@@ -81,28 +79,26 @@ impl StageKind for Train {
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = ctx.params;
         let variant = p.str("variant")?.parse::<Variant>().map_err(|e| anyhow!("param `variant`: {e}"))?;
-        let vocab = ctx.table("vocab")?;
+        let vocab = iamm_tables::vocab::read(&ctx.table("vocab")?, "vocab")?;
         let dim = p.int("dim")? as usize;
-        let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.num_rows()) };
+        let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.len()) };
         cfg.validate().map_err(|e| anyhow!("model config: {e}"))?;
         let with_comet = variant.implicit();
         let examples = |split: &str| -> Result<Vec<iamm_train::Example>> {
             let name = format!("examples_{split}");
-            let table = ctx.table(&name)?;
-            let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {
-                anyhow!("{name}: {e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
+            let rows = iamm_tables::token_examples::read(&ctx.table(&name)?, &name, with_comet).map_err(|e| {
+                anyhow!("{e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
             })?;
             // Shuffled batches: any two examples can meet. Checked now, not at some update.
-            check_lengths(&name, &table, &examples, cfg.max_positions, iamm_train::limits::Batching::Shuffled)?;
-            Ok(examples)
+            check_lengths(&name, &rows, cfg.max_positions, iamm_train::limits::Batching::Shuffled)?;
+            Ok(rows.into_iter().map(|r| r.example).collect())
         };
         let (train, valid) = (examples("train")?, examples("valid")?);
         // The curve is drawn at the end: find the font before hours of training, not after.
         iamm_plot::font().context("the train stage draws its training curve (curve.svg, curve.png)")?;
 
-        let embedding = ctx.optional_table("embedding")?;
-        let vectors = match &embedding {
-            Some(t) => Some(vectors_of(t, dim)?),
+        let vectors = match ctx.optional_table("embedding")? {
+            Some(t) => Some(vectors_of(&t, dim)?),
             None => None,
         };
         let device = super::device::device(p)?;
@@ -124,7 +120,7 @@ impl StageKind for Train {
         // Checkpoints live outside the unpublished artifact so that a killed run resumes.
         let work = ctx.rows.join("train").join(ctx.key);
         std::fs::create_dir_all(&work)?;
-        let vecs = vectors.as_ref().map(|(values, covered)| Vectors { values, dim, covered });
+        let vecs = vectors.as_ref().map(|e| Vectors { values: &e.values, dim, covered: &e.covered });
         let mut trainer = Trainer::resume_or_start(&cfg, vecs, opts.clone(), device, &work).map_err(candle_error)?;
         let resumed = trainer.resumed_from();
         let bar = ctx.bar(opts.max_steps as u64, "training", "steps");
@@ -154,15 +150,8 @@ impl StageKind for Train {
             return Err(e);
         }
         let report = report.map_err(candle_error)?;
-        let metadata = [
-            ("stage", ctx.stage.to_string()),
-            ("key", ctx.key.to_string()),
-            ("step", trainer.weights_step().to_string()),
-            ("params", serde_json::to_string(p.values())?),
-        ];
-        let metadata = metadata.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        trainer.save_weights_with(&ctx.out_dir.join("model.safetensors"), metadata).map_err(candle_error)?;
-        std::fs::write(ctx.out_dir.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+        let published = trainer.published(ctx.stage, ctx.key, &serde_json::to_string(p.values())?).map_err(candle_error)?;
+        published.save(ctx.out_dir).map_err(candle_error)?;
         let curve = trainer.curve();
         let steps = RecordBatch::try_from_iter([
             ("step", Arc::new(UInt64Array::from_iter_values(curve.steps.iter().map(|r| r.step as u64))) as ArrayRef),
@@ -204,7 +193,7 @@ impl StageKind for Train {
                 "final_loss": last.loss,
                 "selected": selected,
                 "stop": format!("{:?}", report.stop),
-                "vectors": embedding.is_some(),
+                "vectors": vectors.is_some(),
             }),
             summary,
         })
@@ -241,19 +230,17 @@ fn log_event(event: &Event, bar: &StageBar, board: &mut EventWriter, live: &mut 
     live.record(event).map_err(candle_error)
 }
 
-/// The tokenize stage's embedding table as (row-major values, covered flags).
-fn vectors_of(table: &RecordBatch, dim: usize) -> Result<(Vec<f32>, Vec<bool>)> {
-    let vectors = table.column_by_name("vector").context("embedding table has no `vector`")?.as_fixed_size_list();
-    let covered = table.column_by_name("covered").context("embedding table has no `covered`")?.as_boolean();
-    if vectors.value_length() as usize != dim {
+/// The tokenize stage's embedding table, checked against the model's size.
+fn vectors_of(table: &RecordBatch, dim: usize) -> Result<iamm_tables::embedding::Embedding> {
+    let e = iamm_tables::embedding::read(table, "embedding")?;
+    if e.dim != dim {
         bail!(
             "the word vectors are {}-d but the model is {dim}-d; set `train.dim` to {} or give tokenize {dim}-d vectors",
-            vectors.value_length(),
-            vectors.value_length()
+            e.dim,
+            e.dim
         );
     }
-    let values = vectors.values().as_primitive::<Float32Type>().values().to_vec();
-    Ok((values, (0..covered.len()).map(|i| covered.value(i)).collect()))
+    Ok(e)
 }
 
 /// `curve.svg` / `curve.png`: training losses per update, then validation PPL and emotion

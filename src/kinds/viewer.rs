@@ -74,18 +74,16 @@ impl StageKind for Viewer {
             title: p.str("title")?.to_string(),
         };
         let (analysis, artifact) = ctx.only_dep_of_kind("analysis", "the associations to show")?;
-        let associations = iamm_viewer::associations(
-            &artifact.read_table("associations")?,
-            &format!("associations of `{analysis}`"),
-        )
-        .map_err(|e| anyhow!("{e}"))?;
+        let associations =
+            iamm_tables::associations::read(&artifact.read_table("associations")?, &format!("associations of `{analysis}`"))?;
 
         let mut systems = Vec::new();
         for (name, artifact) in ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("responses")) {
             // "evaluate (full)": the stage name says which run, the variant what was trained.
             let label = super::systems::system_label(name, artifact);
             let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;
-            systems.push(iamm_viewer::responses(&table, &label).map_err(|e| anyhow!("{e}"))?);
+            let rows = iamm_tables::responses::read(&table, &format!("responses of `{label}`"))?;
+            systems.push(iamm_viewer::Responses { label, rows });
         }
         let page = render(&associations, &systems, &opts).map_err(|e| anyhow!("{e}"))?;
         std::fs::write(ctx.out_dir.join("viewer.html"), &page.html).context("writing viewer.html")?;

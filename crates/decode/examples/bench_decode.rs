@@ -26,7 +26,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use iamm_core::special::{CLS, EOS, SYS, USR};
 use iamm_decode::{DecodeOptions, generate_encoded};
-use iamm_train::{Comet, Example, Iamm, IammConfig, collate, load_model};
+use iamm_train::{Comet, Example, Iamm, IammConfig, Published, collate};
 
 const TEST_EXAMPLES: f64 = 5255.0;
 
@@ -165,7 +165,7 @@ fn main() -> candle_core::Result<()> {
     let args = parse();
     let dev = Device::Cpu;
     let (varmap, model) = match &args.model {
-        Some(dir) => (None, load_model(&dir.join("model.safetensors"), &dir.join("config.json"), &dev)?),
+        Some(dir) => (None, Published::load(dir, &dev)?),
         None => {
             let varmap = VarMap::new();
             let model = Iamm::new(&IammConfig::reference(23_712), VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;

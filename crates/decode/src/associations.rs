@@ -23,12 +23,12 @@
 //! (one per relation and sentence), not words, so it yields no rows; `Source` keeps the
 //! distinction for callers that label rows.
 
-use candle_core::{DType, Result, bail};
+use candle_core::{DType, Device, Result, bail};
 use iamm_core::special::TOKENS;
 
-use iamm_train::Batch;
 use iamm_train::model::iam::Selection;
-use iamm_train::model::{Encoded, IamTrace};
+use iamm_train::model::{Encoded, IamTrace, Iamm};
+use iamm_train::{Batch, Example, collate};
 
 /// Which pair of the iterative association a selection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,6 +176,31 @@ impl RowText<'_> {
 
 fn real_len(seq: &[u32]) -> usize {
     seq.iter().filter(|&&id| id != iamm_core::special::PAD).count()
+}
+
+/// The associated words of `examples`, encoded in consecutive batches of `batch_size` in
+/// their order (the analysis stage's loop): padded rows enter the second-order means as in
+/// the reference, so the batches decide the selections. [`Association::example`] indexes
+/// `examples`; `done(n)` is called after each batch of `n` examples.
+pub fn trace(
+    model: &Iamm,
+    examples: &[&Example],
+    batch_size: usize,
+    device: &Device,
+    done: &mut dyn FnMut(usize),
+) -> Result<Vec<Association>> {
+    let size = batch_size.max(1);
+    let mut rows = Vec::new();
+    for (chunk_no, chunk) in examples.chunks(size).enumerate() {
+        let batch = collate(chunk, device)?;
+        let offset = chunk_no * size;
+        rows.extend(associations(&model.encode(&batch)?, &batch)?.into_iter().map(|mut a| {
+            a.example += offset;
+            a
+        }));
+        done(chunk.len());
+    }
+    Ok(rows)
 }
 
 /// The explicit associated words of every example of `batch`, with `enc = model.encode(batch)`.

@@ -1,8 +1,10 @@
-//! Using a trained model (`iamm_train::load_model` reads what the train stage publishes):
-//! [`score`] computes the teacher-forced NLL and emotion prediction of every example,
-//! [`generate`] decodes responses (greedy as the reference, beam search, sampling), and
-//! [`associations`] reads off the words the interaction attention selected. Training never
-//! runs this crate, so editing it re-keys the evaluate and analysis stages, not train.
+//! Using a trained model (`iamm_train::Published::load` reads what the train stage
+//! publishes): [`score`] computes the teacher-forced NLL and emotion prediction of every
+//! example, [`generate`] decodes responses (greedy as the reference, beam search, sampling),
+//! [`respond`] runs both over a test set as the evaluate stage does, and [`associations`]
+//! reads off the words the interaction attention selected ([`associations::trace`] over a
+//! test set, for the analysis stage). Training never runs this crate, so editing it re-keys
+//! the evaluate and analysis stages, not train.
 //!
 //! Results are returned **in the order of the examples passed to [`iamm_train::collate`]**, not in
 //! the batch's row order (the collate sorts rows by number of utterances, see
@@ -28,6 +30,7 @@
 //! responses have at most 51 tokens: [`DecodeOptions::reference`] uses 51.
 
 pub mod associations;
+pub mod respond;
 mod search;
 
 use candle_core::{D, DType, Result, bail};

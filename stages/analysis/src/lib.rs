@@ -1,14 +1,15 @@
 //! The **analysis** stage's library: the associated-word analysis of the IAMM paper
 //! (Section 4.4, Appendix C, Figures 3 and 4), aggregated with polars.
 //!
-//! Input: one row per associated-word selection (the engine's `associations` table, built by
+//! Input: one row per associated-word selection (the `associations` table's rows, traced by
 //! `iamm_decode::associations`), the IDF documents, the test vocabulary and an emotion lexicon.
 //! Output: per-word statistics ([`Analysis::word_stats`]), the top-k curves
 //! ([`Analysis::curves`]), the two figures ([`write_figures`]) and a Markdown section that
 //! checks the paper's findings on our numbers ([`report_section`]).
 //!
-//! Polars has its own Arrow implementation: data crosses to the engine's arrow-rs as Parquet
-//! files ([`read_parquet`], [`write_parquet`]), never as in-memory arrays.
+//! Polars has its own Arrow implementation: the rows go into its frames and come out of them
+//! as the `word_stats` and `curves` tables' rows ([`Analysis::word_stat_rows`],
+//! [`Analysis::curve_rows`]), in memory.
 //!
 //! - [`lexicon`]: NRC Emotion Intensity (max over emotions) and KEMP over NRC VAD.
 //! - [`words`]: IDF (document = one dialogue), intensity, per-word stats, curves.
@@ -21,11 +22,12 @@ pub mod words;
 pub use figures::write_figures;
 pub use lexicon::{Lexicon, LexiconError, LexiconFormat};
 pub use report::{PAPER_ASSOCIATED_WORDS, ReportInfo, report_section};
-pub use words::{Analysis, Inputs, Means, Missing, analyse, read_parquet, write_csv, write_parquet};
+pub use words::{Analysis, Inputs, Means, Missing, analyse, write_csv};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iamm_tables::associations::Association;
     use polars::prelude::*;
 
     fn close(a: f64, b: f64) -> bool {
@@ -42,9 +44,14 @@ mod tests {
             .unwrap()
     }
 
+    /// An association row of `word` with `weight` from the `source` memory.
+    fn selection(word: &str, weight: f32, source: &str) -> Association {
+        Association { word: word.into(), weight, source: source.into(), ..Association::default() }
+    }
+
     /// Selections: that ×3 (weights .1 .2 .3), day ×2 (.5 .5), sad ×1 (.9), car ×2 (.5 .7),
     /// plus an implicit row that must be ignored.
-    fn associations() -> DataFrame {
+    fn associations() -> Vec<Association> {
         let rows = [
             ("that", 0.1, "explicit"),
             ("sad", 0.9, "explicit"),
@@ -56,12 +63,7 @@ mod tests {
             ("car", 0.7, "explicit"),
             ("sad", 0.0, "implicit"),
         ];
-        DataFrame::new_infer_height(vec![
-            Column::new("word".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
-            Column::new("weight".into(), rows.iter().map(|r| r.1 as f32).collect::<Vec<_>>()),
-            Column::new("source".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-        ])
-        .unwrap()
+        rows.iter().map(|&(w, x, s)| selection(w, x, s)).collect()
     }
 
     /// 4 dialogues: df(that) = 4, df(day) = 2, df(sad) = 1, df(car) = 2, df(home) = 1.
@@ -73,7 +75,7 @@ mod tests {
         let d = documents();
         let test_words: Vec<String> = d.iter().flatten().cloned().collect();
         let lx = lexicon();
-        analyse(&Inputs { associations: associations(), documents: &d, test_words: &test_words, lexicon: &lx, missing, top_k_max })
+        analyse(&Inputs { associations: &associations(), documents: &d, test_words: &test_words, lexicon: &lx, missing, top_k_max })
             .unwrap()
     }
 
@@ -164,18 +166,12 @@ mod tests {
     fn ties_rank_by_word_whatever_the_input_order() {
         // every word once, same weight: both rankings are alphabetical
         let words = ["delta", "alpha", "charlie", "bravo"];
-        let mk = |order: &[usize]| {
-            DataFrame::new_infer_height(vec![
-                Column::new("word".into(), order.iter().map(|&i| words[i]).collect::<Vec<_>>()),
-                Column::new("weight".into(), vec![0.5f32; order.len()]),
-            ])
-            .unwrap()
-        };
+        let mk = |order: &[usize]| order.iter().map(|&i| selection(words[i], 0.5, "explicit")).collect::<Vec<_>>();
         let d = docs(&[&["alpha", "bravo", "charlie", "delta"]]);
         let lx = lexicon();
         for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
             let a = analyse(&Inputs {
-                associations: mk(&order),
+                associations: &mk(&order),
                 documents: &d,
                 test_words: &d[0],
                 lexicon: &lx,
@@ -194,7 +190,7 @@ mod tests {
         let test_words: Vec<String> = documents().into_iter().flatten().collect();
         let lx = lexicon();
         let a = analyse(&Inputs {
-            associations: associations(),
+            associations: &associations(),
             documents: &train,
             test_words: &test_words,
             lexicon: &lx,
@@ -235,16 +231,21 @@ mod tests {
     }
 
     #[test]
-    fn tables_round_trip_through_parquet_and_csv() {
-        let mut a = run(Missing::Zero, 0);
+    fn tables_come_out_as_rows_and_csv() {
+        let mut a = run(Missing::Exclude, 0);
+        let stats = a.word_stat_rows().unwrap();
+        assert_eq!(stats.iter().map(|w| w.word.as_str()).collect::<Vec<_>>(), col_str(&a.word_stats, "word"));
+        assert_eq!((stats[0].count, stats[0].df, stats[0].intensity, stats[0].in_lexicon), (3, 4, None, false));
+        assert_eq!(stats.iter().map(|w| Some(w.idf)).collect::<Vec<_>>(), col_f64(&a.word_stats, "idf"));
+        let curves = a.curve_rows().unwrap();
+        assert_eq!(curves.len(), a.curves.height());
+        assert_eq!(curves.iter().map(|c| c.mean_intensity).collect::<Vec<_>>(), col_f64(&a.curves, "mean_intensity"));
+        assert_eq!((curves[4].k, curves[4].ranking.as_str(), curves[4].word.as_str()), (1, "weight", "sad"));
+
         let dir = tempfile::tempdir().unwrap();
-        write_parquet(&mut a.word_stats, &dir.path().join("w.parquet")).unwrap();
         write_csv(&mut a.curves, &dir.path().join("c.csv")).unwrap();
-        let back = read_parquet(&dir.path().join("w.parquet")).unwrap();
-        assert!(back.equals_missing(&a.word_stats));
         let csv = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
         assert!(csv.starts_with("k,ranking,word,count,mean_weight,mean_intensity,mean_idf,"), "{csv}");
         assert_eq!(csv.lines().count(), 9);
-        assert!(read_parquet(&dir.path().join("nope.parquet")).unwrap_err().to_string().contains("nope.parquet"));
     }
 }

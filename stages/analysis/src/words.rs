@@ -23,6 +23,8 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, anyhow, bail};
+use iamm_tables::associations::Association;
+use iamm_tables::word_stats::WordStat;
 use polars::prelude::*;
 
 use crate::lexicon::Lexicon;
@@ -47,9 +49,8 @@ impl Missing {
 
 /// What the analysis reads.
 pub struct Inputs<'a> {
-    /// One row per selection; columns `word` (utf8) and `weight` (float) at least; with a
-    /// `source` column only the `explicit` rows are used.
-    pub associations: DataFrame,
+    /// One row per selection (the `associations` table); only the `explicit` ones are used.
+    pub associations: &'a [Association],
     /// IDF documents, each the words it contains (repeats are fine).
     pub documents: &'a [Vec<String>],
     /// The words of the test set (repeats are fine): the all-words averages.
@@ -170,17 +171,11 @@ fn opt_lit(v: Option<f64>) -> Expr {
 
 /// Runs the analysis.
 pub fn analyse(inp: &Inputs) -> Result<Analysis> {
-    let mut assoc = inp.associations.clone().lazy();
-    let names: Vec<&str> = inp.associations.get_column_names().into_iter().map(|n| n.as_str()).collect();
-    for need in ["word", "weight"] {
-        if !names.contains(&need) {
-            bail!("the associations table has no column `{need}`");
-        }
-    }
-    if names.contains(&"source") {
-        assoc = assoc.filter(col("source").eq(lit("explicit")));
-    }
-    let assoc = assoc.select([col("word"), col("weight").cast(DataType::Float64)]).collect()?;
+    let explicit = || inp.associations.iter().filter(|a| a.source == "explicit");
+    let assoc = DataFrame::new_infer_height(vec![
+        Column::new("word".into(), explicit().map(|a| a.word.as_str()).collect::<Vec<_>>()),
+        Column::new("weight".into(), explicit().map(|a| f64::from(a.weight)).collect::<Vec<_>>()),
+    ])?;
     let selections = assoc.height();
     if selections == 0 {
         bail!("no associated words to analyse (no explicit selections: is the model the w/o EA variant?)");
@@ -262,6 +257,87 @@ pub fn analyse(inp: &Inputs) -> Result<Analysis> {
     })
 }
 
+impl Analysis {
+    /// The `word_stats` table's rows.
+    pub fn word_stat_rows(&self) -> Result<Vec<WordStat>> {
+        let c = Cells::new(&self.word_stats, "word_stats");
+        let (word, count, df) = (c.strings("word")?, c.u32s("count")?, c.u32s("df")?);
+        let (mean_weight, max_weight, idf, intensity) = (c.f64s("mean_weight")?, c.f64s("max_weight")?, c.f64s("idf")?, c.f64s("intensity")?);
+        let in_lexicon = c.bools("in_lexicon")?;
+        (0..self.word_stats.height())
+            .map(|i| {
+                Ok(WordStat {
+                    word: c.get("word", i, word.get(i))?.to_string(),
+                    count: c.get("count", i, count.get(i))?,
+                    mean_weight: c.get("mean_weight", i, mean_weight.get(i))?,
+                    max_weight: c.get("max_weight", i, max_weight.get(i))?,
+                    df: c.get("df", i, df.get(i))?,
+                    idf: c.get("idf", i, idf.get(i))?,
+                    intensity: intensity.get(i),
+                    in_lexicon: c.get("in_lexicon", i, in_lexicon.get(i))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The `curves` table's rows.
+    pub fn curve_rows(&self) -> Result<Vec<iamm_tables::curves::CurvePoint>> {
+        let c = Cells::new(&self.curves, "curves");
+        let (k, ranking, word, count) = (c.u32s("k")?, c.strings("ranking")?, c.strings("word")?, c.u32s("count")?);
+        let (mean_weight, mean_intensity, mean_idf) = (c.f64s("mean_weight")?, c.f64s("mean_intensity")?, c.f64s("mean_idf")?);
+        let (all_intensity, all_idf) = (c.f64s("all_words_intensity")?, c.f64s("all_words_idf")?);
+        let (assoc_intensity, assoc_idf) = (c.f64s("assoc_words_intensity")?, c.f64s("assoc_words_idf")?);
+        (0..self.curves.height())
+            .map(|i| {
+                Ok(iamm_tables::curves::CurvePoint {
+                    k: c.get("k", i, k.get(i))?,
+                    ranking: c.get("ranking", i, ranking.get(i))?.to_string(),
+                    word: c.get("word", i, word.get(i))?.to_string(),
+                    count: c.get("count", i, count.get(i))?,
+                    mean_weight: c.get("mean_weight", i, mean_weight.get(i))?,
+                    mean_intensity: mean_intensity.get(i),
+                    mean_idf: c.get("mean_idf", i, mean_idf.get(i))?,
+                    all_words_intensity: all_intensity.get(i),
+                    all_words_idf: c.get("all_words_idf", i, all_idf.get(i))?,
+                    assoc_words_intensity: assoc_intensity.get(i),
+                    assoc_words_idf: c.get("assoc_words_idf", i, assoc_idf.get(i))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Typed columns of one of the analysis' frames, whose errors name the frame.
+struct Cells<'a> {
+    df: &'a DataFrame,
+    name: &'static str,
+}
+
+impl<'a> Cells<'a> {
+    fn new(df: &'a DataFrame, name: &'static str) -> Self {
+        Cells { df, name }
+    }
+    fn column(&self, column: &str) -> Result<&'a Column> {
+        self.df.column(column).map_err(|e| anyhow!("{}: no column `{column}`: {e}", self.name))
+    }
+    fn strings(&self, column: &str) -> Result<&'a StringChunked> {
+        Ok(self.column(column)?.str()?)
+    }
+    fn u32s(&self, column: &str) -> Result<&'a UInt32Chunked> {
+        Ok(self.column(column)?.u32()?)
+    }
+    fn f64s(&self, column: &str) -> Result<&'a Float64Chunked> {
+        Ok(self.column(column)?.f64()?)
+    }
+    fn bools(&self, column: &str) -> Result<&'a BooleanChunked> {
+        Ok(self.column(column)?.bool()?)
+    }
+    /// A value the analysis always computes.
+    fn get<T>(&self, column: &str, row: usize, value: Option<T>) -> Result<T> {
+        value.with_context(|| format!("{}, row {row}: `{column}` is null", self.name))
+    }
+}
+
 /// One point of a curve: k, mean intensity (none when no top-k word is in the lexicon), mean IDF.
 pub type CurvePoint = (f64, Option<f64>, f64);
 
@@ -277,22 +353,6 @@ pub fn curve_points(curves: &DataFrame, ranking: &str) -> Result<Vec<CurvePoint>
         .zip(d)
         .map(|((k, i), d)| (k.unwrap_or(f64::NAN), i, d.unwrap_or(f64::NAN)))
         .collect())
-}
-
-/// Reads a Parquet file (such as the engine's `associations.parquet`).
-pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    ParquetReader::new(file).finish().map_err(|e| anyhow!("{} is not a readable Parquet file: {e}", path.display()))
-}
-
-/// Writes `df` as Parquet (zstd).
-pub fn write_parquet(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)
-        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(())
 }
 
 /// Writes `df` as CSV with a header, for people to open in a spreadsheet: every text cell goes

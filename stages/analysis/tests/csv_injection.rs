@@ -3,6 +3,7 @@
 //! text (a `'` in front), keep numbers as numbers, and the tables keep the exact words.
 
 use iamm_analysis::*;
+use iamm_tables::associations::Association;
 use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use polars::prelude::*;
 
@@ -67,24 +68,16 @@ fn check_file(path: &std::path::Path, df: &DataFrame) -> usize {
 fn hostile_words_are_text_in_the_csvs_and_exact_in_the_tables() {
     let words: Vec<&str> = HOSTILE.iter().chain(&PLAIN).copied().collect();
     // Word i is selected i + 1 times (distinct counts: a fixed order), with weight (i + 1) / 20.
-    let mut word_col = Vec::new();
-    let mut weight_col = Vec::new();
-    for (i, w) in words.iter().enumerate() {
-        for _ in 0..=i {
-            word_col.push(*w);
-            weight_col.push((i + 1) as f32 / 20.0);
-        }
-    }
-    let associations = DataFrame::new_infer_height(vec![
-        Column::new("word".into(), word_col),
-        Column::new("weight".into(), weight_col),
-    ])
-    .unwrap();
+    let associations: Vec<Association> = words
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| (0..=i).map(move |_| Association { word: w.to_string(), weight: (i + 1) as f32 / 20.0, source: "explicit".into(), ..Association::default() }))
+        .collect();
     let documents: Vec<Vec<String>> = vec![words.iter().map(|w| w.to_string()).collect(), vec!["lake".into()]];
     let test_words: Vec<String> = documents.iter().flatten().cloned().collect();
     let lexicon = Lexicon::parse("sad\tsadness\t0.8\n=sum(1)\tanger\t0.5\n", "lex.txt", LexiconFormat::NrcIntensity).unwrap();
     let mut a = analyse(&Inputs {
-        associations,
+        associations: &associations,
         documents: &documents,
         test_words: &test_words,
         lexicon: &lexicon,
@@ -104,14 +97,12 @@ fn hostile_words_are_text_in_the_csvs_and_exact_in_the_tables() {
     assert!(text.contains("\n'-2+3,") && text.contains("\n's,") && text.contains("\"'\r=2\""), "{text:?}");
 
     // The tables (and so the Parquet files) keep the exact words.
-    let mut sorted = strings(&a.word_stats, "word");
+    let table = iamm_tables::word_stats::write(&a.word_stat_rows().unwrap()).unwrap();
+    let mut sorted: Vec<String> = iamm_tables::word_stats::read(&table, "word_stats").unwrap().into_iter().map(|w| w.word).collect();
     sorted.sort();
     let mut want: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     want.sort();
     assert_eq!(sorted, want);
-    let pq = dir.path().join("word_stats.parquet");
-    write_parquet(&mut a.word_stats, &pq).unwrap();
-    assert!(read_parquet(&pq).unwrap().equals_missing(&a.word_stats));
 }
 
 #[test]

@@ -18,8 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let ingested = ingest(&ed, &IngestOptions::default(), &indicatif::ProgressBar::hidden())?;
-    let examples: Vec<_> = ingested.splits.iter().map(|s| &s.examples).collect();
-    let s = queries::sentences(&examples, &Tokenizer::new(punkt)).map_err(|e| e.to_string())?;
+    let examples = ingested
+        .splits
+        .iter()
+        .map(|s| iamm_tables::text_examples::read(&s.examples, &format!("examples_{}", s.split)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let s = queries::sentences(&examples.iter().map(Vec::as_slice).collect::<Vec<_>>(), &Tokenizer::new(punkt));
     let r = RELATIONS.len();
     println!("context utterances + situations over all examples: {} ({} queries)", s.naive, s.naive * r);
     println!("unique after preprocessing and deduplication:       {} ({} queries)", s.unique.len(), s.unique.len() * r);

@@ -2,13 +2,10 @@
 //! utterance and every situation, preprocessed like the tokenize stage and deduplicated,
 //! times the five relations IAMM reads.
 
-use std::sync::Arc;
-
-use arrow_array::builder::{Float32Builder, ListBuilder, StringBuilder, UInt8Builder};
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::RecordBatch;
 use iamm_core::RELATIONS;
+use iamm_tables::knowledge::Beam;
+use iamm_tables::text_examples::TextExample;
 use iamm_text::Tokenizer;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
@@ -20,24 +17,15 @@ pub struct Sentences {
     pub naive: usize,
 }
 
-/// Collects the sentences of `examples` tables (ingest's `context` and `situation` columns).
-pub fn sentences(examples: &[&RecordBatch], tokenizer: &Tokenizer) -> Result<Sentences, String> {
+/// Collects the sentences of the splits' examples (ingest's `context` and `situation`): per
+/// split, every context utterance, then every situation.
+pub fn sentences(splits: &[&[TextExample]], tokenizer: &Tokenizer) -> Sentences {
     let mut raw: Vec<&str> = Vec::new();
     let mut seen: FxHashSet<&str> = FxHashSet::default();
     let mut naive = 0;
-    for batch in examples {
-        let context = batch
-            .column_by_name("context")
-            .and_then(|c| c.as_list_opt::<i32>())
-            .ok_or("examples table has no List<Utf8> column `context`")?;
-        let utterances = context.values().as_string_opt::<i32>().ok_or("`context` is not a list of strings")?;
-        let situation = batch
-            .column_by_name("situation")
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or("examples table has no Utf8 column `situation`")?;
-        let all =
-            (0..utterances.len()).map(|i| utterances.value(i)).chain((0..situation.len()).map(|i| situation.value(i)));
-        for s in all {
+    for examples in splits {
+        let contexts = examples.iter().flat_map(|e| &e.context);
+        for s in contexts.chain(examples.iter().map(|e| &e.situation)) {
             naive += 1;
             if seen.insert(s) {
                 raw.push(s);
@@ -47,7 +35,7 @@ pub fn sentences(examples: &[&RecordBatch], tokenizer: &Tokenizer) -> Result<Sen
     let processed: Vec<String> = raw.par_iter().map(|s| tokenizer.process_sent(s).join(" ")).collect();
     let mut unique_seen = FxHashSet::default();
     let unique = processed.into_iter().filter(|s| unique_seen.insert(s.clone())).collect();
-    Ok(Sentences { unique, naive })
+    Sentences { unique, naive }
 }
 
 /// The reference's query: `"{sentence} {relation} [GEN]"`.
@@ -65,16 +53,15 @@ pub fn knowledge_table(
     answer: impl Fn(&str, &str) -> Option<Answer> + Sync,
     tokenizer: &Tokenizer,
 ) -> Result<RecordBatch, String> {
-    let rows: Vec<(usize, usize, u8, String, f32, Vec<String>)> = sentences
+    let rows: Vec<Beam> = sentences
         .par_iter()
-        .enumerate()
-        .map(|(i, s)| {
+        .map(|s| {
             let mut out = Vec::new();
-            for (r, (relation, _)) in RELATIONS.iter().enumerate() {
+            for (relation, _) in RELATIONS {
                 let beams = answer(s, relation).ok_or_else(|| format!("no answer for {:?}", query(s, relation)))?;
                 for (rank, (text, score)) in beams.into_iter().enumerate() {
                     let tokens = tokenizer.process_sent(&text);
-                    out.push((i, r, rank as u8, text, score, tokens));
+                    out.push(Beam { sentence: s.clone(), relation: relation.to_string(), beam: rank as u8, text, score, tokens });
                 }
             }
             Ok(out)
@@ -83,41 +70,5 @@ pub fn knowledge_table(
         .into_iter()
         .flatten()
         .collect();
-    let (mut sentence, mut relation, mut beam, mut text, mut score, mut tokens) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        UInt8Builder::new(),
-        StringBuilder::new(),
-        Float32Builder::new(),
-        ListBuilder::new(StringBuilder::new()),
-    );
-    for (i, r, rank, t, sc, toks) in &rows {
-        sentence.append_value(&sentences[*i]);
-        relation.append_value(RELATIONS[*r].0);
-        beam.append_value(*rank);
-        text.append_value(t);
-        score.append_value(*sc);
-        toks.iter().for_each(|w| tokens.values().append_value(w));
-        tokens.append(true);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(sentence.finish()),
-        Arc::new(relation.finish()),
-        Arc::new(beam.finish()),
-        Arc::new(text.finish()),
-        Arc::new(score.finish()),
-        Arc::new(tokens.finish()),
-    ];
-    RecordBatch::try_new(Arc::new(knowledge_schema()), columns).map_err(|e| e.to_string())
-}
-
-pub fn knowledge_schema() -> Schema {
-    Schema::new(vec![
-        Field::new("sentence", DataType::Utf8, false),
-        Field::new("relation", DataType::Utf8, false),
-        Field::new("beam", DataType::UInt8, false),
-        Field::new("text", DataType::Utf8, false),
-        Field::new("score", DataType::Float32, false),
-        Field::new("tokens", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
-    ])
+    iamm_tables::knowledge::write(&rows).map_err(|e| e.to_string())
 }

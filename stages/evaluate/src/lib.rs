@@ -28,7 +28,6 @@ pub mod bootstrap;
 pub mod distinct;
 pub mod quirk;
 pub mod scores;
-pub mod tables;
 
 use iamm_text::Tokenizer;
 
@@ -48,34 +47,7 @@ pub enum MetricError {
 }
 
 /// One scored and decoded test example: a row of the `responses` table.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Response {
-    pub example_id: u32,
-    pub conv_id: String,
-    /// Each context utterance's tokens joined by one space.
-    pub context: Vec<String>,
-    /// "speaker" / "listener" per utterance.
-    pub context_roles: Vec<String>,
-    pub situation: String,
-    /// Target tokens joined by spaces.
-    pub reference: String,
-    /// Generated tokens joined by spaces (EOS and what follows cut off).
-    pub generated: String,
-    /// Emotion ids in `iamm_core::EMOTIONS` order.
-    pub gold: u8,
-    pub predicted: u8,
-    /// Teacher-forced NLL summed over the target tokens (EOS included).
-    pub nll_sum: f64,
-    pub tokens: u32,
-    /// Index of the test batch the example was scored in.
-    pub batch: u32,
-}
-
-impl Response {
-    pub fn nll_mean(&self) -> f64 {
-        self.nll_sum / f64::from(self.tokens)
-    }
-}
+pub use iamm_tables::responses::Response;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricOptions {

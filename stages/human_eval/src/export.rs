@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use iamm_csv::neutralise_formula;
 use rand::Rng;
 use rand::seq::SliceRandom;
+use iamm_tables::responses::Response;
 use rust_xlsxwriter::{DataValidation, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, XlsxError};
 
-use crate::input::{ResponseRow, readable};
 use crate::key::{Key, KeyRow};
+use crate::readable::readable;
 use crate::layout::{COLUMN_WIDTHS, row_height, set_print_layout};
 use crate::rng::{id_key, stream};
 use crate::{Answer, Aspect, Error, Identical, ItemKind, Result};
@@ -85,9 +86,9 @@ impl Export {
     }
 }
 
-fn context_text(row: &ResponseRow) -> Result<String> {
+fn context_text(row: &Response) -> Result<String> {
     let mut lines = Vec::with_capacity(row.context.len());
-    for (utt, role) in row.context.iter().zip(&row.roles) {
+    for (utt, role) in row.context.iter().zip(&row.context_roles) {
         let label = match role.to_ascii_lowercase().as_str() {
             "speaker" => "Speaker",
             "listener" => "Listener",
@@ -108,21 +109,21 @@ fn same_text(a: &str, b: &str) -> bool {
 }
 
 /// Draws the sample and builds the blinded items and the annotators' orders.
-pub fn export(proposed: &[ResponseRow], baseline: &[ResponseRow], opts: &ExportOptions) -> Result<Export> {
+pub fn export(proposed: &[Response], baseline: &[Response], opts: &ExportOptions) -> Result<Export> {
     if opts.annotators == 0 {
         return Err(Error::Input("annotators must be at least 1".into()));
     }
     if opts.proposed == opts.baseline {
         return Err(Error::Input(format!("the proposed and the baseline system are both `{}`", opts.proposed)));
     }
-    let mut by_id: HashMap<u32, &ResponseRow> = HashMap::with_capacity(baseline.len());
+    let mut by_id: HashMap<u32, &Response> = HashMap::with_capacity(baseline.len());
     for r in baseline {
         if by_id.insert(r.example_id, r).is_some() {
             return Err(Error::Input(format!("{}: example_id {} appears twice", opts.baseline, r.example_id)));
         }
     }
     let mut seen = std::collections::HashSet::with_capacity(proposed.len());
-    let mut joined: Vec<(&ResponseRow, &ResponseRow)> = Vec::new();
+    let mut joined: Vec<(&Response, &Response)> = Vec::new();
     for p in proposed {
         if !seen.insert(p.example_id) {
             return Err(Error::Input(format!("{}: example_id {} appears twice", opts.proposed, p.example_id)));
@@ -235,24 +236,24 @@ pub fn export(proposed: &[ResponseRow], baseline: &[ResponseRow], opts: &ExportO
 /// See [`CHECK_DESIGN`]. Contexts come from dialogues outside the sample where there are
 /// enough, so that a check never repeats a real item's context.
 fn attention_checks(
-    joined: &[(&ResponseRow, &ResponseRow)],
+    joined: &[(&Response, &Response)],
     sampled: &[u32],
     opts: &ExportOptions,
     make_id: &mut dyn FnMut(String) -> String,
 ) -> Result<Vec<Item>> {
     // A scramble of fewer than four words, or of one repeated word, may read as fine.
-    let usable = |r: &ResponseRow| {
+    let usable = |r: &Response| {
         let toks: Vec<&str> = r.reference.split_whitespace().collect();
         toks.len() >= 4 && toks.iter().any(|t| *t != toks[0])
     };
     let mut rng = stream(opts.seed, "checks", 0);
-    let mut outside: Vec<&ResponseRow> =
+    let mut outside: Vec<&Response> =
         joined.iter().map(|(p, _)| *p).filter(|p| usable(p) && !sampled.contains(&p.example_id)).collect();
-    let mut inside: Vec<&ResponseRow> =
+    let mut inside: Vec<&Response> =
         joined.iter().map(|(p, _)| *p).filter(|p| usable(p) && sampled.contains(&p.example_id)).collect();
     outside.shuffle(&mut rng);
     inside.shuffle(&mut rng);
-    let candidates: Vec<&ResponseRow> = outside.into_iter().chain(inside).collect();
+    let candidates: Vec<&Response> = outside.into_iter().chain(inside).collect();
     if candidates.len() < 2 || candidates.len() < opts.attention_checks {
         return Err(Error::Input(format!(
             "{} attention checks need as many test dialogues (and at least 2) whose human reference has 4+ words \

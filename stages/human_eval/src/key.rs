@@ -1,13 +1,10 @@
 //! The unblinding key: item id -> which system's response is A, and what kind of item it is.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
-
+use arrow_array::RecordBatch;
 use iamm_csv::{neutralise_formula, strip_formula_guard};
+use iamm_tables::human_eval_key::KeyEntry;
 
 use crate::{Answer, Error, ItemKind, Outcome, Result};
 
@@ -61,66 +58,50 @@ impl Key {
         }
     }
 
-    /// The key as a table (`human_eval_key`).
+    /// The key as a table (`human_eval_key`, see [`iamm_tables::human_eval_key`]).
     pub fn to_batch(&self) -> Result<RecordBatch> {
-        let s = |f: &dyn Fn(&KeyRow) -> Option<String>| -> ArrayRef {
-            Arc::new(self.rows.iter().map(f).collect::<StringArray>())
-        };
-        let batch = RecordBatch::try_from_iter([
-            ("item_id", s(&|r| Some(r.item_id.clone()))),
-            ("kind", s(&|r| Some(r.kind.as_str().to_string()))),
-            ("example_id", Arc::new(UInt32Array::from_iter_values(self.rows.iter().map(|r| r.example_id))) as ArrayRef),
-            ("a_is", s(&|r| Some(r.a_is.clone()))),
-            ("b_is", s(&|r| Some(r.b_is.clone()))),
-            ("proposed", s(&|_| Some(self.proposed.clone()))),
-            ("baseline", s(&|_| Some(self.baseline.clone()))),
-            ("expected", s(&|r| r.expected.map(|a| a.as_str().to_string()))),
-            ("scrambled_from", Arc::new(self.rows.iter().map(|r| r.scrambled_from).collect::<UInt32Array>()) as ArrayRef),
-        ])
-        .map_err(|e| Error::Input(format!("building the key table: {e}")))?;
-        Ok(batch)
+        let entries: Vec<KeyEntry> = self
+            .rows
+            .iter()
+            .map(|r| KeyEntry {
+                item_id: r.item_id.clone(),
+                kind: r.kind.as_str().to_string(),
+                example_id: r.example_id,
+                a_is: r.a_is.clone(),
+                b_is: r.b_is.clone(),
+                proposed: self.proposed.clone(),
+                baseline: self.baseline.clone(),
+                expected: r.expected.map(|a| a.as_str().to_string()),
+                scrambled_from: r.scrambled_from,
+            })
+            .collect();
+        iamm_tables::human_eval_key::write(&entries).map_err(|e| Error::Input(e.to_string()))
     }
 
     /// Reads the key table back (`what` names it in errors).
     pub fn from_batch(batch: &RecordBatch, what: &str) -> Result<Key> {
         let bad = |m: String| Error::Input(format!("{what}: {m}; it does not look like a key written by the human_eval stage"));
-        let string = |name: &str| -> Result<&StringArray> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| bad(format!("no utf8 column `{name}`")))
-        };
-        let uint = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-                .ok_or_else(|| bad(format!("no uint32 column `{name}`")))
-        };
-        let (ids, kinds, a_is, b_is) = (string("item_id")?, string("kind")?, string("a_is")?, string("b_is")?);
-        let (proposed, baseline, expected) = (string("proposed")?, string("baseline")?, string("expected")?);
-        let (examples, scrambled) = (uint("example_id")?, uint("scrambled_from")?);
-        if batch.num_rows() == 0 {
-            return Err(bad("the key has no rows".into()));
-        }
-        let mut rows = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
-            let kind = ItemKind::parse(kinds.value(i)).ok_or_else(|| bad(format!("row {i}: unknown kind `{}`", kinds.value(i))))?;
-            let expected = if expected.is_null(i) || expected.value(i).is_empty() {
-                None
-            } else {
-                Some(Answer::parse(expected.value(i)).ok_or_else(|| bad(format!("row {i}: bad expected answer `{}`", expected.value(i))))?)
+        let entries = iamm_tables::human_eval_key::read(batch, what).map_err(|e| Error::Input(e.to_string()))?;
+        let Some(first) = entries.first() else { return Err(bad("the key has no rows".into())) };
+        let (proposed, baseline) = (first.proposed.clone(), first.baseline.clone());
+        let mut rows = Vec::with_capacity(entries.len());
+        for (i, e) in entries.into_iter().enumerate() {
+            let kind = ItemKind::parse(&e.kind).ok_or_else(|| bad(format!("row {i}: unknown kind `{}`", e.kind)))?;
+            let expected = match e.expected.as_deref() {
+                None | Some("") => None,
+                Some(a) => Some(Answer::parse(a).ok_or_else(|| bad(format!("row {i}: bad expected answer `{a}`")))?),
             };
             rows.push(KeyRow {
-                item_id: ids.value(i).to_string(),
+                item_id: e.item_id,
                 kind,
-                example_id: examples.value(i),
-                a_is: a_is.value(i).to_string(),
-                b_is: b_is.value(i).to_string(),
+                example_id: e.example_id,
+                a_is: e.a_is,
+                b_is: e.b_is,
                 expected,
-                scrambled_from: (!scrambled.is_null(i)).then(|| scrambled.value(i)),
+                scrambled_from: e.scrambled_from,
             });
         }
-        Key::new(proposed.value(0).to_string(), baseline.value(0).to_string(), rows).map_err(|e| bad(e.to_string()))
+        Key::new(proposed, baseline, rows).map_err(|e| bad(e.to_string()))
     }
 
     /// Builds a key, sorting rows by id and refusing duplicate ids.

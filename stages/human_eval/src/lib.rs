@@ -2,17 +2,17 @@
 //! XLSX), and scoring of the filled sheets into Win/Lose/Tie percentages of the proposed
 //! system, Fleiss' kappa across annotators and an exact sign test, per aspect.
 //!
-//! The flow: [`responses_from_batch`] reads two systems' `responses` tables, [`export`] draws a
+//! The flow: [`export`] takes two systems' `responses` rows (`iamm_tables::responses`), draws a
 //! seeded sample and builds the blinded items and per-annotator orders, [`write_export`] writes
 //! the sheets and the key; later [`read_sheets_dir`] validates the filled sheets against the
 //! [`Key`] and [`score`] unblinds and aggregates them into [`Scores`], which render Table 2
 //! beside the paper's numbers.
 
 mod export;
-mod input;
 mod key;
 mod layout;
 mod paper;
+mod readable;
 mod rng;
 mod score;
 mod sheets;
@@ -20,7 +20,7 @@ mod simulate;
 pub mod stats;
 
 pub use export::{CHECK_DESIGN, Export, ExportOptions, Item, SHEET_COLUMNS, Sheet, export, write_export};
-pub use input::{ResponseRow, readable, responses_from_batch};
+pub use readable::readable;
 pub use key::{Key, KeyRow};
 pub use paper::{PAPER_TABLE2, PaperRow};
 pub use score::{AspectResult, AttentionResult, Judgement, SIMULATED, Scores, score};

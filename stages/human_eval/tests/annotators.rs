@@ -2,37 +2,27 @@
 //! missing, unless the scorer is told how many sheets to expect.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_human_eval::*;
+use iamm_tables::responses::Response;
 
-fn responses(system: &str) -> RecordBatch {
-    let n = 30u32;
-    let mut context = ListBuilder::new(StringBuilder::new());
-    let mut roles = ListBuilder::new(StringBuilder::new());
-    for i in 0..n {
-        context.values().append_value(format!("how was dialogue {i} ?"));
-        roles.values().append_value("speaker");
-        context.append(true);
-        roles.append(true);
-    }
-    RecordBatch::try_from_iter([
-        ("example_id", Arc::new(UInt32Array::from_iter_values(0..n)) as ArrayRef),
-        ("context", Arc::new(context.finish())),
-        ("context_roles", Arc::new(roles.finish())),
-        ("reference", Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("it was fine , thanks {i}"))))),
-        ("generated", Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{system} replies {i}"))))),
-    ])
-    .unwrap()
+fn responses(system: &str) -> Vec<Response> {
+    (0..30)
+        .map(|i| Response {
+            example_id: i,
+            context: vec![format!("how was dialogue {i} ?")],
+            context_roles: vec!["speaker".into()],
+            reference: format!("it was fine , thanks {i}"),
+            generated: format!("{system} replies {i}"),
+            ..Response::default()
+        })
+        .collect()
 }
 
 /// Exports 3 sheets into `out` and fills annotators `which` (CSV) into `filled`; the proposed
 /// system wins everything.
 fn setup(out: &Path, filled: &Path, which: &[usize]) -> Key {
-    let p = responses_from_batch(&responses("alpha"), "p").unwrap();
-    let b = responses_from_batch(&responses("beta"), "b").unwrap();
+    let (p, b) = (responses("alpha"), responses("beta"));
     let opts = ExportOptions {
         proposed: "P".into(),
         baseline: "B".into(),

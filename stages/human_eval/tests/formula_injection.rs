@@ -6,14 +6,12 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use iamm_human_eval::*;
+use iamm_tables::responses::Response;
 
 /// Openings an attacker would use, one per formula character `readable` lets through (it
 /// splits on whitespace, so tabs and carriage returns only reach the files through names).
@@ -23,39 +21,27 @@ const HOSTILE: [&str; 5] = ["=SUM(1)", "+cmd|' /C calc'!A0", "-2+3", "@sum(1)", 
 const PROPOSED: &str = "\t=1+1";
 const BASELINE: &str = "\r-2+3";
 
-/// A `responses` table of 40 examples (ids 100..) whose utterances, references and responses
-/// all start with a hostile opening.
-fn responses(system: usize) -> RecordBatch {
-    let n = 40u32;
-    let mut context = ListBuilder::new(StringBuilder::new());
-    let mut roles = ListBuilder::new(StringBuilder::new());
-    let (mut ids, mut refs, mut gens) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..n {
-        let id = 100 + i;
-        let h = |k: u32| HOSTILE[(k as usize) % HOSTILE.len()];
-        for t in 0..2u32 {
-            context.values().append_value(format!("{} dialogue {id} turn {t} , what now ?", h(i + t)));
-            roles.values().append_value(if t == 0 { "speaker" } else { "listener" });
-        }
-        context.append(true);
-        roles.append(true);
-        ids.push(id);
-        refs.push(format!("{} we went to the lake {id} .", h(i + 2)));
-        gens.push(format!("{} system {system} answers {id} .", h(i + system as u32)));
-    }
-    RecordBatch::try_from_iter([
-        ("example_id", Arc::new(UInt32Array::from(ids)) as ArrayRef),
-        ("context", Arc::new(context.finish())),
-        ("context_roles", Arc::new(roles.finish())),
-        ("reference", Arc::new(StringArray::from(refs))),
-        ("generated", Arc::new(StringArray::from(gens))),
-    ])
-    .unwrap()
+/// A system's `responses` rows for 40 examples (ids 100..) whose utterances, references and
+/// responses all start with a hostile opening.
+fn responses(system: usize) -> Vec<Response> {
+    let h = |k: u32| HOSTILE[(k as usize) % HOSTILE.len()];
+    (0..40u32)
+        .map(|i| {
+            let id = 100 + i;
+            Response {
+                example_id: id,
+                context: (0..2u32).map(|t| format!("{} dialogue {id} turn {t} , what now ?", h(i + t))).collect(),
+                context_roles: vec!["speaker".into(), "listener".into()],
+                reference: format!("{} we went to the lake {id} .", h(i + 2)),
+                generated: format!("{} system {system} answers {id} .", h(i + system as u32)),
+                ..Response::default()
+            }
+        })
+        .collect()
 }
 
 fn hostile_export() -> Export {
-    let p = responses_from_batch(&responses(1), "proposed").unwrap();
-    let b = responses_from_batch(&responses(2), "baseline").unwrap();
+    let (p, b) = (responses(1), responses(2));
     let opts = ExportOptions {
         proposed: PROPOSED.into(),
         baseline: BASELINE.into(),

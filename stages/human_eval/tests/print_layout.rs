@@ -12,11 +12,12 @@ use std::path::Path;
 use std::process::Command;
 
 use iamm_human_eval::*;
+use iamm_tables::responses::Response;
 
 /// The demo's test dialogues (`demo/ed/test.csv`, ED layout, `_comma_` for commas) as two
 /// systems' responses: every listener turn is an example; the responses are long human
 /// sentences (a reference, a situation), different for the two systems.
-fn demo_responses() -> (Vec<ResponseRow>, Vec<ResponseRow>) {
+fn demo_responses() -> (Vec<Response>, Vec<Response>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/ed/test.csv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut convs: Vec<(String, String, Vec<String>)> = Vec::new();
@@ -32,12 +33,13 @@ fn demo_responses() -> (Vec<ResponseRow>, Vec<ResponseRow>) {
     for (c, (_, prompt, utts)) in convs.iter().enumerate() {
         let other = &convs[(c + 1) % convs.len()].1;
         for k in (1..utts.len()).step_by(2) {
-            let row = |generated: String| ResponseRow {
+            let row = |generated: String| Response {
                 example_id: (100 * c + k) as u32,
                 context: utts[..k].to_vec(),
-                roles: (0..k).map(|t| if t % 2 == 0 { "speaker" } else { "listener" }.to_string()).collect(),
+                context_roles: (0..k).map(|t| if t % 2 == 0 { "speaker" } else { "listener" }.to_string()).collect(),
                 reference: utts[k].clone(),
                 generated,
+                ..Response::default()
             };
             proposed.push(row(format!("{} {prompt}", utts[k])));
             baseline.push(row(format!("That sounds like a lot. {other}")));

@@ -2,50 +2,38 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_human_eval::*;
+use iamm_tables::responses::Response;
 
 const WORDS: [&str; 12] = ["we", "went", "to", "the", "lake", "and", "it", "was", "lovely", "sad", "storm", "dog"];
 
-/// A `responses` table of `n` examples (ids 100..). Examples whose id is divisible by 7 get
-/// the same response from both systems.
-fn responses(n: u32, system: &str) -> RecordBatch {
-    let mut context = ListBuilder::new(StringBuilder::new());
-    let mut roles = ListBuilder::new(StringBuilder::new());
-    let (mut ids, mut refs, mut gens) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..n {
-        let id = 100 + i;
-        let turns = 1 + (i % 3) as usize;
-        for t in 0..turns {
-            context.values().append_value(format!("utterance {t} of dialogue {id} , i ca n't believe it !"));
-            roles.values().append_value(if t.is_multiple_of(2) { "speaker" } else { "listener" });
-        }
-        context.append(true);
-        roles.append(true);
-        ids.push(id);
-        let reference: Vec<&str> = (0..6).map(|k| WORDS[(id as usize * 5 + k * 3) % WORDS.len()]).collect();
-        refs.push(reference.join(" "));
-        gens.push(if id.is_multiple_of(7) {
-            format!("that is great for dialogue {id} .")
-        } else {
-            format!("{system} says something about {id} .")
-        });
-    }
-    RecordBatch::try_from_iter([
-        ("example_id", Arc::new(UInt32Array::from(ids)) as ArrayRef),
-        ("conv_id", Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("hit:{i}_conv:{i}"))))),
-        ("context", Arc::new(context.finish())),
-        ("context_roles", Arc::new(roles.finish())),
-        ("situation", Arc::new(StringArray::from_iter_values((0..n).map(|_| "a situation")))),
-        ("reference", Arc::new(StringArray::from(refs))),
-        ("generated", Arc::new(StringArray::from(gens))),
-        ("gold_emotion", Arc::new(StringArray::from_iter_values((0..n).map(|_| "devastated")))),
-        ("pred_emotion", Arc::new(StringArray::from_iter_values((0..n).map(|_| "grateful")))),
-    ])
-    .unwrap()
+/// A system's `responses` rows for `n` examples (ids 100..). Examples whose id is divisible
+/// by 7 get the same response from both systems.
+fn responses(n: u32, system: &str) -> Vec<Response> {
+    (0..n)
+        .map(|i| {
+            let id = 100 + i;
+            let turns = 1 + (i % 3) as usize;
+            let reference: Vec<&str> = (0..6).map(|k| WORDS[(id as usize * 5 + k * 3) % WORDS.len()]).collect();
+            Response {
+                example_id: id,
+                conv_id: format!("hit:{i}_conv:{i}"),
+                context: (0..turns).map(|t| format!("utterance {t} of dialogue {id} , i ca n't believe it !")).collect(),
+                context_roles: (0..turns).map(|t| if t.is_multiple_of(2) { "speaker" } else { "listener" }.to_string()).collect(),
+                situation: "a situation".into(),
+                reference: reference.join(" "),
+                generated: if id.is_multiple_of(7) {
+                    format!("that is great for dialogue {id} .")
+                } else {
+                    format!("{system} says something about {id} .")
+                },
+                gold: 25,
+                predicted: 6,
+                ..Response::default()
+            }
+        })
+        .collect()
 }
 
 fn options(sample: usize, identical: Identical, checks: usize) -> ExportOptions {
@@ -61,8 +49,7 @@ fn options(sample: usize, identical: Identical, checks: usize) -> ExportOptions 
 }
 
 fn make(n: u32, opts: &ExportOptions) -> Export {
-    let p = responses_from_batch(&responses(n, "alpha"), "proposed").unwrap();
-    let b = responses_from_batch(&responses(n, "beta"), "baseline").unwrap();
+    let (p, b) = (responses(n, "alpha"), responses(n, "beta"));
     export(&p, &b, opts).unwrap()
 }
 
@@ -262,8 +249,7 @@ fn attention_checks_pair_a_reference_with_a_scrambled_one() {
     let ex = make(60, &options(20, Identical::Tie, 4));
     let checks: Vec<&Item> = ex.items.iter().filter(|i| i.key.kind == ItemKind::AttentionCheck).collect();
     assert_eq!(checks.len(), 4);
-    let refs: HashMap<u32, String> = responses_from_batch(&responses(60, "alpha"), "p")
-        .unwrap()
+    let refs: HashMap<u32, String> = responses(60, "alpha")
         .into_iter()
         .map(|r| (r.example_id, readable(&r.reference)))
         .collect();
@@ -323,7 +309,7 @@ fn identical_responses_drop_or_tie() {
 
 #[test]
 fn bad_inputs_are_explained() {
-    let p = responses_from_batch(&responses(10, "alpha"), "p").unwrap();
+    let p = responses(10, "alpha");
     let err = export(&p, &p[..0], &options(5, Identical::Tie, 0)).unwrap_err().to_string();
     assert!(err.contains("share no example_id"), "{err}");
     let mut q = p.clone();
@@ -334,8 +320,4 @@ fn bad_inputs_are_explained() {
     assert!(err.contains("both `modelP`"), "{err}");
     let err = export(&p, &p[..1], &options(5, Identical::Tie, 3)).unwrap_err().to_string();
     assert!(err.contains("attention checks need"), "{err}");
-    let batch = responses(3, "x");
-    let without = batch.project(&[0, 1, 2, 4, 5, 6]).unwrap();
-    let err = responses_from_batch(&without, "responses of `evaluate`").unwrap_err().to_string();
-    assert!(err.contains("responses of `evaluate`: no column `context_roles`"), "{err}");
 }

@@ -1,34 +1,22 @@
 //! Every problem in a filled sheet is reported with its sheet file, row and column.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_human_eval::*;
+use iamm_tables::responses::Response;
 
 /// Eight examples (ids 0..8); id 7 has identical responses.
-fn rows(system: &str) -> Vec<ResponseRow> {
-    let mut context = ListBuilder::new(StringBuilder::new());
-    let mut roles = ListBuilder::new(StringBuilder::new());
-    for i in 0..8 {
-        context.values().append_value(format!("my dog number {i} ran away"));
-        roles.values().append_value("speaker");
-        context.append(true);
-        roles.append(true);
-    }
-    let batch = RecordBatch::try_from_iter([
-        ("example_id", Arc::new(UInt32Array::from_iter_values(0..8)) as ArrayRef),
-        ("context", Arc::new(context.finish())),
-        ("context_roles", Arc::new(roles.finish())),
-        ("reference", Arc::new(StringArray::from_iter_values((0..8).map(|i| format!("oh no , is dog {i} back yet ?"))))),
-        (
-            "generated",
-            Arc::new(StringArray::from_iter_values((0..8).map(|i| if i == 7 { "same".to_string() } else { format!("{system} {i}") }))),
-        ),
-    ])
-    .unwrap();
-    responses_from_batch(&batch, system).unwrap()
+fn rows(system: &str) -> Vec<Response> {
+    (0..8)
+        .map(|i| Response {
+            example_id: i,
+            context: vec![format!("my dog number {i} ran away")],
+            context_roles: vec!["speaker".into()],
+            reference: format!("oh no , is dog {i} back yet ?"),
+            generated: if i == 7 { "same".to_string() } else { format!("{system} {i}") },
+            ..Response::default()
+        })
+        .collect()
 }
 
 fn setup() -> (tempfile::TempDir, Export, Key) {

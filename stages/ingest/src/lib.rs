@@ -69,14 +69,12 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_array::builder::{
-    ListBuilder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
-};
-use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 use iamm_core::{EMOTIONS, SPLITS, emotion_id};
+use iamm_tables::TableError;
+use iamm_tables::dialogues::Dialogue;
+use iamm_tables::text_examples::TextExample;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -160,9 +158,9 @@ pub struct SplitTables {
     pub split: &'static str,
     /// The file it was read from, as shown in messages (for an archive: `<archive>/<entry>`).
     pub file: String,
-    /// One row per conversation, see [`dialogues_schema`].
+    /// One row per conversation, see [`iamm_tables::dialogues`].
     pub dialogues: RecordBatch,
-    /// One row per listener turn, see [`examples_schema`].
+    /// One row per listener turn, see [`iamm_tables::text_examples`].
     pub examples: RecordBatch,
 }
 
@@ -278,64 +276,12 @@ pub enum IngestError {
     },
 
     #[error("{file}: cannot build the {split} tables: {source}")]
-    Arrow {
+    Table {
         file: String,
         split: &'static str,
         #[source]
-        source: ArrowError,
+        source: Box<TableError>,
     },
-}
-
-fn list_item_field() -> FieldRef {
-    Arc::new(Field::new("item", DataType::Utf8, false))
-}
-
-fn utf8_list() -> DataType {
-    DataType::List(list_item_field())
-}
-
-/// Schema of the `dialogues` table: one row per conversation, in file order.
-///
-/// `conv_id`, `emotion` (label), `emotion_id` (class index in [`iamm_core::EMOTIONS`]),
-/// `situation` (the `prompt`, `_comma_` restored), `utterances` (in `utterance_idx` order,
-/// `_comma_` restored), `first_line` (1-based line of the conversation's first utterance).
-pub fn dialogues_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            Arc::new(Schema::new(vec![
-                Field::new("conv_id", DataType::Utf8, false),
-                Field::new("emotion", DataType::Utf8, false),
-                Field::new("emotion_id", DataType::UInt8, false),
-                Field::new("situation", DataType::Utf8, false),
-                Field::new("utterances", utf8_list(), false),
-                Field::new("first_line", DataType::UInt64, false),
-            ]))
-        })
-        .clone()
-}
-
-/// Schema of the `examples` table: one row per listener turn (even `utterance_idx`).
-///
-/// `example_id` (0-based running index within the split, file order), `conv_id`, `turn`
-/// (0-based position of the target = `utterance_idx - 1`, always odd), `emotion`, `emotion_id`,
-/// `situation`, `context` (all earlier utterances: 1, 3, 5, … of them), `target`.
-pub fn examples_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            Arc::new(Schema::new(vec![
-                Field::new("example_id", DataType::UInt32, false),
-                Field::new("conv_id", DataType::Utf8, false),
-                Field::new("turn", DataType::UInt32, false),
-                Field::new("emotion", DataType::Utf8, false),
-                Field::new("emotion_id", DataType::UInt8, false),
-                Field::new("situation", DataType::Utf8, false),
-                Field::new("context", utf8_list(), false),
-                Field::new("target", DataType::Utf8, false),
-            ]))
-        })
-        .clone()
 }
 
 /// Reads ED from `source` (a folder or the release `.tar.gz`) and returns the tables of the
@@ -544,19 +490,15 @@ fn process_split(
     progress: &ProgressBar,
 ) -> Result<(SplitTables, Vec<BadLine>), IngestError> {
     let parsed = parse_split(file, bytes, policy, progress)?;
-    let (dialogues, examples) = build_tables(&parsed).map_err(|e| match e {
-        BuildError::Arrow(source) => IngestError::Arrow {
-            file: file.to_string(),
-            split,
-            source,
-        },
-        BuildError::TooManyExamples => IngestError::BadLine {
-            file: file.to_string(),
-            line: 1,
-            problem: "more listener turns than fit a 32-bit example_id".to_string(),
-            hint: "split the file".to_string(),
-        },
+    let (dialogues, examples) = rows(&parsed).ok_or_else(|| IngestError::BadLine {
+        file: file.to_string(),
+        line: 1,
+        problem: "more listener turns than fit a 32-bit example_id".to_string(),
+        hint: "split the file".to_string(),
     })?;
+    let table = |source| IngestError::Table { file: file.to_string(), split, source: Box::new(source) };
+    let (dialogues, examples) =
+        (iamm_tables::dialogues::write(&dialogues).map_err(table)?, iamm_tables::text_examples::write(&examples).map_err(table)?);
     Ok((
         SplitTables {
             split,
@@ -962,18 +904,7 @@ fn parse_split<'a>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Arrow tables
-
-enum BuildError {
-    Arrow(ArrowError),
-    TooManyExamples,
-}
-
-impl From<ArrowError> for BuildError {
-    fn from(e: ArrowError) -> Self {
-        BuildError::Arrow(e)
-    }
-}
+// Rows of the tables
 
 /// `_comma_` -> `,`.
 fn unescape(s: &str) -> Cow<'_, str> {
@@ -984,108 +915,42 @@ fn unescape(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn string_list_builder(items: usize, bytes: usize) -> ListBuilder<StringBuilder> {
-    ListBuilder::new(StringBuilder::with_capacity(items, bytes)).with_field(list_item_field())
-}
-
-fn build_tables(p: &Parsed<'_>) -> Result<(RecordBatch, RecordBatch), BuildError> {
-    let utterances: Vec<Cow<'_, str>> = p.rows.iter().map(|r| unescape(r.utterance)).collect();
-    let utterance_bytes: usize = utterances.iter().map(|u| u.len()).sum();
-    let n_convs = p.convs.len();
-
-    // Listener turns and the size of their contexts.
-    let mut n_examples = 0usize;
-    let mut context_items = 0usize;
-    for c in &p.convs {
-        let len = c.end - c.start;
-        for k in (1..len).step_by(2) {
-            n_examples += 1;
-            context_items += k;
-        }
-    }
-    if u32::try_from(n_examples).is_err() {
-        return Err(BuildError::TooManyExamples);
-    }
-
-    // dialogues
-    let mut d_conv = StringBuilder::with_capacity(n_convs, n_convs * 20);
-    let mut d_emotion = StringBuilder::with_capacity(n_convs, n_convs * 10);
-    let mut d_emotion_id = UInt8Builder::with_capacity(n_convs);
-    let mut d_situation = StringBuilder::with_capacity(n_convs, n_convs * 100);
-    let mut d_utterances = string_list_builder(p.rows.len(), utterance_bytes);
-    let mut d_first_line = UInt64Builder::with_capacity(n_convs);
-
-    // examples
-    let mut e_id = UInt32Builder::with_capacity(n_examples);
-    let mut e_conv = StringBuilder::with_capacity(n_examples, n_examples * 20);
-    let mut e_turn = UInt32Builder::with_capacity(n_examples);
-    let mut e_emotion = StringBuilder::with_capacity(n_examples, n_examples * 10);
-    let mut e_emotion_id = UInt8Builder::with_capacity(n_examples);
-    let mut e_situation = StringBuilder::with_capacity(n_examples, n_examples * 100);
-    let mut e_context = string_list_builder(context_items, context_items * 60);
-    let mut e_target = StringBuilder::with_capacity(n_examples, n_examples * 60);
-
-    let mut next_example: u32 = 0;
+/// The dialogues and examples of a parsed split; `None` when the examples are too many to
+/// number with a `u32`.
+fn rows(p: &Parsed<'_>) -> Option<(Vec<Dialogue>, Vec<TextExample>)> {
+    let utterances: Vec<String> = p.rows.iter().map(|r| unescape(r.utterance).into_owned()).collect();
+    let mut dialogues = Vec::with_capacity(p.convs.len());
+    let mut examples = Vec::new();
     for c in &p.convs {
         let Some(first) = p.rows.get(c.start) else {
             continue;
         };
         let utts = &utterances[c.start..c.end];
         let emotion = label(first.emotion_id);
-        let situation = unescape(first.situation);
-
-        d_conv.append_value(first.conv_id);
-        d_emotion.append_value(emotion);
-        d_emotion_id.append_value(first.emotion_id);
-        d_situation.append_value(&situation);
-        for u in utts {
-            d_utterances.values().append_value(u);
-        }
-        d_utterances.append(true);
-        d_first_line.append_value(first.line);
-
+        let situation = unescape(first.situation).into_owned();
         // Utterance k (0-based) has utterance_idx k + 1: the listener's turns are k = 1, 3, ...
         for k in (1..utts.len()).step_by(2) {
-            e_id.append_value(next_example);
-            next_example = next_example.wrapping_add(1);
-            e_conv.append_value(first.conv_id);
-            e_turn.append_value(k as u32);
-            e_emotion.append_value(emotion);
-            e_emotion_id.append_value(first.emotion_id);
-            e_situation.append_value(&situation);
-            for u in &utts[..k] {
-                e_context.values().append_value(u);
-            }
-            e_context.append(true);
-            e_target.append_value(&utts[k]);
+            examples.push(TextExample {
+                example_id: u32::try_from(examples.len()).ok()?,
+                conv_id: first.conv_id.to_string(),
+                turn: k as u32,
+                emotion: emotion.to_string(),
+                emotion_id: first.emotion_id,
+                situation: situation.clone(),
+                context: utts[..k].to_vec(),
+                target: utts[k].clone(),
+            });
         }
+        dialogues.push(Dialogue {
+            conv_id: first.conv_id.to_string(),
+            emotion: emotion.to_string(),
+            emotion_id: first.emotion_id,
+            situation,
+            utterances: utts.to_vec(),
+            first_line: first.line,
+        });
     }
-
-    let dialogues = RecordBatch::try_new(
-        dialogues_schema(),
-        vec![
-            Arc::new(d_conv.finish()),
-            Arc::new(d_emotion.finish()),
-            Arc::new(d_emotion_id.finish()),
-            Arc::new(d_situation.finish()),
-            Arc::new(d_utterances.finish()),
-            Arc::new(d_first_line.finish()),
-        ],
-    )?;
-    let examples = RecordBatch::try_new(
-        examples_schema(),
-        vec![
-            Arc::new(e_id.finish()),
-            Arc::new(e_conv.finish()),
-            Arc::new(e_turn.finish()),
-            Arc::new(e_emotion.finish()),
-            Arc::new(e_emotion_id.finish()),
-            Arc::new(e_situation.finish()),
-            Arc::new(e_context.finish()),
-            Arc::new(e_target.finish()),
-        ],
-    )?;
-    Ok((dialogues, examples))
+    Some((dialogues, examples))
 }
 
 #[cfg(test)]

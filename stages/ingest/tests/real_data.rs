@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use iamm_core::{EMOTIONS, emotion_id};
-use iamm_ingest::{OnBadLine, SourceKind, dialogues_schema, examples_schema};
+use iamm_ingest::{OnBadLine, SourceKind};
 use indicatif::ProgressBar;
 
 /// Examples per split. The reference reports 40,250 / 5,734 / 5,255: its ParlAI-based builder
@@ -38,8 +38,8 @@ fn real_ed_counts_and_content() {
     assert_eq!(names, ["train", "valid", "test"]);
     let mut all_convs = 0;
     for (i, s) in got.splits.iter().enumerate() {
-        assert_eq!(s.dialogues.schema(), dialogues_schema());
-        assert_eq!(s.examples.schema(), examples_schema());
+        assert_eq!(*s.dialogues.schema(), iamm_tables::dialogues::schema());
+        assert_eq!(*s.examples.schema(), iamm_tables::text_examples::schema());
         assert_eq!(
             s.dialogues.num_rows(),
             CONVERSATIONS[i],

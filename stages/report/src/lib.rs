@@ -10,17 +10,14 @@ mod compare;
 mod paper;
 mod render;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, UInt32Type};
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
 use serde_json::Value;
 
 pub use compare::{Diff, compare, compare_json, compare_text};
 pub use paper::{PAPER_TABLE1, PaperRow, paper_label};
 pub use render::{csv, latex, markdown, table1};
 
-/// Metric values by name, in the evaluate stage's `metrics` column order.
+/// Metric values by name, in the evaluate stage's `metrics` column order (as
+/// `iamm_tables::metrics::read` gives them).
 pub type MetricValues = Vec<(String, Option<f64>)>;
 
 /// One of our evaluated runs: an evaluate stage's artifact.
@@ -61,33 +58,6 @@ pub fn variant_rank(variant: &str) -> usize {
     iamm_core::VARIANTS.iter().position(|v| *v == variant).unwrap_or(iamm_core::VARIANTS.len())
 }
 
-/// Reads an evaluate stage's one-row `metrics` table: every float column (null = not
-/// computed), plus `examples`.
-pub fn metrics_from_table(batch: &RecordBatch) -> Result<MetricValues, String> {
-    if batch.num_rows() != 1 {
-        return Err(format!("a metrics table has one row, this one has {}", batch.num_rows()));
-    }
-    let mut out = Vec::new();
-    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
-        let value = match field.data_type() {
-            DataType::Float64 => {
-                let a = col.as_primitive::<Float64Type>();
-                (!a.is_null(0)).then(|| a.value(0))
-            }
-            DataType::UInt32 => {
-                let a = col.as_primitive::<UInt32Type>();
-                (!a.is_null(0)).then(|| f64::from(a.value(0)))
-            }
-            other => return Err(format!("metrics column `{}` is {other}, expected Float64 or UInt32", field.name())),
-        };
-        out.push((field.name().clone(), value));
-    }
-    if !out.iter().any(|(n, _)| n == "acc") {
-        return Err("the metrics table has no `acc` column (is it an evaluate stage's?)".into());
-    }
-    Ok(out)
-}
-
 /// A Markdown section another stage published (`report_section.md`), appended to the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
@@ -99,20 +69,10 @@ pub struct Section {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    use arrow_array::{ArrayRef, Float64Array, UInt32Array};
 
     #[test]
-    fn reads_a_metrics_table() {
-        let b = RecordBatch::try_from_iter([
-            ("acc", Arc::new(Float64Array::from(vec![0.25])) as ArrayRef),
-            ("examples", Arc::new(UInt32Array::from(vec![12]))),
-            ("acc_lo", Arc::new(Float64Array::from(vec![None::<f64>]))),
-        ])
-        .unwrap();
-        let m = metrics_from_table(&b).unwrap();
-        assert_eq!(m, vec![("acc".into(), Some(0.25)), ("examples".into(), Some(12.0)), ("acc_lo".into(), None)]);
+    fn table1_values_are_in_the_papers_units() {
+        let m = vec![("acc".into(), Some(0.25)), ("examples".into(), Some(12.0)), ("acc_lo".into(), None)];
         let run = Run {
             stage: "evaluate".into(),
             key: "k".into(),
@@ -124,7 +84,5 @@ mod tests {
         assert_eq!(run.table1("acc"), Some(25.0));
         assert_eq!(run.table1("examples"), Some(12.0));
         assert_eq!(run.label(), "w/o IA (ours, evaluate)");
-        let bad = RecordBatch::try_from_iter([("x", Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef)]).unwrap();
-        assert!(metrics_from_table(&bad).unwrap_err().contains("one row"));
     }
 }

@@ -2,14 +2,11 @@
 //! per sentence and relation, the words of all beams in one sequence, `[CLS]` first except
 //! for xReact, words outside the vocabulary and the words "to" and "none" dropped.
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt8Type;
-use arrow_array::{RecordBatch, StringArray};
+use arrow_array::RecordBatch;
 use iamm_core::RELATIONS;
 use iamm_core::special::CLS;
 use rustc_hash::FxHashMap;
 
-use crate::columns::{ColumnError, column, list_of_strings};
 use crate::{TokenizeError, Vocab};
 
 /// Beams' tokens per relation (in `RELATIONS` order), keyed by the processed sentence
@@ -22,24 +19,14 @@ pub struct Knowledge {
 type RelationBeams = [Vec<(u8, Vec<String>)>; 5];
 
 impl Knowledge {
-    /// Reads a `knowledge` table: `sentence`, `relation`, `beam` (UInt8), `tokens` (List<Utf8>).
+    /// Reads comet's `knowledge` table (see [`iamm_tables::knowledge`]).
     pub fn from_table(batch: &RecordBatch) -> Result<Knowledge, TokenizeError> {
-        let err = |source| TokenizeError::Input { table: "knowledge".into(), source };
-        let sentences = column::<StringArray>(batch, "sentence").map_err(err)?;
-        let relations = column::<StringArray>(batch, "relation").map_err(err)?;
-        let beams = batch
-            .column_by_name("beam")
-            .and_then(|c| c.as_primitive_opt::<UInt8Type>())
-            .ok_or_else(|| err(ColumnError::Missing("beam (UInt8)".into())))?;
-        let tokens = list_of_strings(batch, "tokens").map_err(err)?;
         let mut by_sentence: FxHashMap<String, RelationBeams> = FxHashMap::default();
-        for (row, row_tokens) in tokens.iter().enumerate() {
-            let relation = relations.value(row);
-            let r = RELATIONS.iter().position(|(name, _)| *name == relation).ok_or_else(|| {
-                TokenizeError::Knowledge(format!("row {row}: unknown relation `{relation}`"))
+        for (row, b) in iamm_tables::knowledge::read(batch, "knowledge")?.into_iter().enumerate() {
+            let r = RELATIONS.iter().position(|(name, _)| *name == b.relation).ok_or_else(|| {
+                TokenizeError::Knowledge(format!("row {row}: unknown relation `{}`", b.relation))
             })?;
-            let entry = by_sentence.entry(sentences.value(row).to_string()).or_default();
-            entry[r].push((beams.value(row), row_tokens.iter().map(|t| t.to_string()).collect()));
+            by_sentence.entry(b.sentence).or_default()[r].push((b.beam, b.tokens));
         }
         for beams in by_sentence.values_mut() {
             beams.iter_mut().for_each(|b| b.sort_by_key(|(rank, _)| *rank));

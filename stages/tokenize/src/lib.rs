@@ -2,45 +2,40 @@
 //! reference's id order, token-id tables with the speaker-role masks the model reads, and
 //! optional pre-trained word vectors.
 
-mod columns;
 mod knowledge;
 mod vectors;
 mod vocab;
 
-use std::sync::Arc;
-
-use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
-use arrow_schema::{DataType, Field, Schema};
-use iamm_core::RELATIONS;
+use arrow_array::RecordBatch;
 use iamm_core::special::{CLS, EOS, SYS, UNK, USR};
-use rustc_hash::FxHashMap;
+use iamm_tables::TableError;
+use iamm_tables::sentences::Sentence;
+use iamm_tables::text_examples::TextExample;
+use iamm_tables::token_examples::{Comet, Example, NUM_RELATIONS, TokenExample};
 use iamm_text::Tokenizer;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
-pub use columns::{ColumnError, column, list_of_strings};
 pub use knowledge::Knowledge;
 pub use vectors::{Coverage, Duplicate, VectorError, embedding_table};
 pub use vocab::Vocab;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
-    #[error("input table `{table}`: {source}")]
-    Input { table: String, source: ColumnError },
+    #[error(transparent)]
+    Table(#[from] TableError),
     #[error("`vocab_splits` names `{0}`, which is not among the ingested splits")]
     UnknownSplit(String),
     #[error("`max_context_turns` is 0; a context needs at least one utterance (null keeps them all)")]
     ZeroContextTurns,
     #[error("knowledge: {0}")]
     Knowledge(String),
-    #[error(transparent)]
-    Arrow(#[from] arrow_schema::ArrowError),
 }
 
 /// Per distinct sentence, its COMET id sequences (one per relation) where it needs them.
-type KnowledgeIds = Vec<Option<[Vec<u32>; 5]>>;
+type KnowledgeIds = Vec<Option<[Vec<u32>; NUM_RELATIONS]>>;
 
-/// One ingested split: its name and its `examples` table.
+/// One ingested split: its name and its `examples` table (see [`iamm_tables::text_examples`]).
 pub struct SplitExamples<'a> {
     pub split: &'a str,
     pub examples: &'a RecordBatch,
@@ -74,10 +69,10 @@ impl Tokenized {
     }
 }
 
-/// One examples table with every sentence replaced by its id among the distinct sentences.
+/// One split's examples with every sentence replaced by its id among the distinct sentences.
 struct SplitSentences<'a> {
     name: &'a str,
-    batch: &'a RecordBatch,
+    rows: &'a [TextExample],
     contexts: Vec<Vec<u32>>,
     targets: Vec<u32>,
     situations: Vec<u32>,
@@ -126,8 +121,12 @@ pub fn tokenize_with(
             return Err(TokenizeError::UnknownSplit(s.clone()));
         }
     }
+    let rows = splits
+        .iter()
+        .map(|s| iamm_tables::text_examples::read(s.examples, &format!("examples_{}", s.split)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut interner = Interner::default();
-    let texts = splits.iter().map(|s| read_split(s, &mut interner)).collect::<Result<Vec<_>, _>>()?;
+    let texts: Vec<SplitSentences> = splits.iter().zip(&rows).map(|(s, rows)| read_split(s.split, rows, &mut interner)).collect();
     let unique = interner.sentences;
 
     // Every distinct sentence is tokenized once, in parallel.
@@ -199,7 +198,7 @@ fn knowledge_ids(
                 return Ok(None);
             }
             let sentence = toks.join(" ");
-            let mut per_relation: [Vec<u32>; 5] = Default::default();
+            let mut per_relation: [Vec<u32>; NUM_RELATIONS] = Default::default();
             for (r, ids) in per_relation.iter_mut().enumerate() {
                 *ids = knowledge.ids(&sentence, r, vocab)?;
             }
@@ -208,52 +207,13 @@ fn knowledge_ids(
         .collect()
 }
 
-fn read_split<'a>(s: &SplitExamples<'a>, interner: &mut Interner<'a>) -> Result<SplitSentences<'a>, TokenizeError> {
-    let table = format!("examples_{}", s.split);
-    let err = |source| TokenizeError::Input { table: table.clone(), source };
-    let contexts = list_of_strings(s.examples, "context").map_err(err)?;
-    let targets = column::<StringArray>(s.examples, "target").map_err(err)?;
-    let situations = column::<StringArray>(s.examples, "situation").map_err(err)?;
-    for name in ["example_id", "conv_id", "turn", "emotion", "emotion_id"] {
-        if s.examples.column_by_name(name).is_none() {
-            return Err(err(ColumnError::Missing(name.to_string())));
-        }
-    }
-    let contexts = contexts.into_iter().map(|c| c.into_iter().map(|u| interner.id(u)).collect()).collect();
-    let targets = targets.iter().map(|s| interner.id(s.unwrap_or_default())).collect();
-    let situations = situations.iter().map(|s| interner.id(s.unwrap_or_default())).collect();
-    Ok(SplitSentences { name: s.split, batch: s.examples, contexts, targets, situations })
-}
-
-/// Columns of a tokenized split; with knowledge, also `c_<relation>` (per context
-/// utterance) and `s_<relation>` (for the situation).
-pub fn split_schema(with_knowledge: bool) -> Schema {
-    let ids = || DataType::List(Arc::new(Field::new("item", DataType::UInt32, true)));
-    let mut fields = vec![
-        Field::new("example_id", DataType::UInt32, false),
-        Field::new("conv_id", DataType::Utf8, false),
-        Field::new("turn", DataType::UInt32, false),
-        Field::new("emotion", DataType::Utf8, false),
-        Field::new("emotion_id", DataType::UInt8, false),
-        Field::new("context_ids", DataType::List(Arc::new(Field::new("item", ids(), true))), false),
-        Field::new("context_roles", DataType::List(Arc::new(Field::new("item", ids(), true))), false),
-        Field::new("situation_ids", ids(), false),
-        Field::new("target_ids", ids(), false),
-        Field::new(
-            "target_tokens",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            false,
-        ),
-    ];
-    if with_knowledge {
-        for (_, short) in RELATIONS {
-            fields.push(Field::new(format!("c_{short}"), DataType::List(Arc::new(Field::new("item", ids(), true))), false));
-        }
-        for (_, short) in RELATIONS {
-            fields.push(Field::new(format!("s_{short}"), ids(), false));
-        }
-    }
-    Schema::new(fields)
+/// Interns a split's sentences: its contexts, then its targets, then its situations (the
+/// order in which the reference meets them, which numbers the sentences).
+fn read_split<'a>(name: &'a str, rows: &'a [TextExample], interner: &mut Interner<'a>) -> SplitSentences<'a> {
+    let contexts = rows.iter().map(|r| r.context.iter().map(|u| interner.id(u)).collect()).collect();
+    let targets = rows.iter().map(|r| interner.id(&r.target)).collect();
+    let situations = rows.iter().map(|r| interner.id(&r.situation)).collect();
+    SplitSentences { name, rows, contexts, targets, situations }
 }
 
 /// What [`split_table`] counted.
@@ -270,27 +230,22 @@ fn split_table(
     t: &SplitSentences,
     ids: &[Vec<u32>],
     tokens: &[Vec<String>],
-    knowledge: Option<&[Option<[Vec<u32>; 5]>]>,
+    knowledge: Option<&[Option<[Vec<u32>; NUM_RELATIONS]>]>,
     max_context_turns: Option<usize>,
 ) -> Result<(RecordBatch, SplitCounts), TokenizeError> {
-    let n = t.batch.num_rows();
-    let mut c_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(ListBuilder::new(UInt32Builder::new()))).collect();
-    let mut s_rel: Vec<_> = (0..5).map(|_| ListBuilder::new(UInt32Builder::new())).collect();
     let know = |sid: u32| knowledge.and_then(|k| k[sid as usize].as_ref());
-    let mut ctx_ids = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
-    let mut ctx_roles = ListBuilder::new(ListBuilder::new(UInt32Builder::new()));
-    let mut sit_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
-    let mut tgt_ids = ListBuilder::with_capacity(UInt32Builder::new(), n);
-    let mut tgt_tokens = ListBuilder::with_capacity(StringBuilder::new(), n);
     let (mut unknown, mut total, mut truncated) = (0u64, 0u64, 0u64);
     let mut count = |ids: &[u32]| {
         unknown += ids.iter().filter(|&&i| i == UNK).count() as u64;
         total += ids.len() as u64;
     };
-    for row in 0..n {
+    let mut rows = Vec::with_capacity(t.rows.len());
+    for (row, text) in t.rows.iter().enumerate() {
         let context = &t.contexts[row];
         let keep_from = max_context_turns.map_or(0, |m| context.len().saturating_sub(m));
         truncated += u64::from(keep_from > 0);
+        let mut example = Example { emotion: text.emotion_id, ..Example::default() };
+        let mut comet = Comet::default();
         for (i, &sid) in context.iter().enumerate() {
             let utt = &ids[sid as usize];
             count(utt);
@@ -299,89 +254,43 @@ fn split_table(
             }
             // Utterances alternate speaker (even index) and listener (odd index).
             let role = if i % 2 == 0 { USR } else { SYS };
-            let b = ctx_ids.values();
-            b.values().append_value(CLS);
-            b.values().append_slice(utt);
-            b.append(true);
-            let r = ctx_roles.values();
-            r.values().append_value(CLS);
-            r.values().append_value_n(role, utt.len());
-            r.append(true);
+            example.context.push([CLS].into_iter().chain(utt.iter().copied()).collect());
+            example.roles.push([CLS].into_iter().chain(std::iter::repeat_n(role, utt.len())).collect());
             if let Some(k) = know(sid) {
-                for (b, ids) in c_rel.iter_mut().zip(k) {
-                    b.values().values().append_slice(ids);
-                    b.values().append(true);
-                }
+                comet.context.iter_mut().zip(k).for_each(|(c, ids)| c.push(ids.clone()));
             }
         }
-        ctx_ids.append(true);
-        ctx_roles.append(true);
         if let Some(k) = know(t.situations[row]) {
-            for (b, ids) in s_rel.iter_mut().zip(k) {
-                b.values().append_slice(ids);
-                b.append(true);
-            }
+            comet.situation = k.clone();
         }
-        if knowledge.is_some() {
-            c_rel.iter_mut().for_each(|b| b.append(true));
-        }
+        example.comet = knowledge.is_some().then_some(comet);
 
         let situation = &ids[t.situations[row] as usize];
         count(situation);
-        sit_ids.values().append_value(CLS);
-        sit_ids.values().append_slice(situation);
-        sit_ids.append(true);
+        example.situation = [CLS].into_iter().chain(situation.iter().copied()).collect();
 
         let target = t.targets[row] as usize;
         count(&ids[target]);
-        tgt_ids.values().append_slice(&ids[target]);
-        tgt_ids.values().append_value(EOS);
-        tgt_ids.append(true);
-        for tok in &tokens[target] {
-            tgt_tokens.values().append_value(tok);
-        }
-        tgt_tokens.append(true);
+        example.target = ids[target].iter().copied().chain([EOS]).collect();
+        rows.push(TokenExample {
+            example_id: text.example_id,
+            conv_id: text.conv_id.clone(),
+            turn: text.turn,
+            emotion: text.emotion.clone(),
+            example,
+            target_tokens: tokens[target].clone(),
+        });
     }
-    let keep = |name: &str| t.batch.column_by_name(name).cloned().expect("checked in read_split");
-    let mut columns: Vec<ArrayRef> = vec![
-        keep("example_id"),
-        keep("conv_id"),
-        keep("turn"),
-        keep("emotion"),
-        keep("emotion_id"),
-        Arc::new(ctx_ids.finish()),
-        Arc::new(ctx_roles.finish()),
-        Arc::new(sit_ids.finish()),
-        Arc::new(tgt_ids.finish()),
-        Arc::new(tgt_tokens.finish()),
-    ];
-    if knowledge.is_some() {
-        columns.extend(c_rel.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        columns.extend(s_rel.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    }
-    let batch = RecordBatch::try_new(Arc::new(split_schema(knowledge.is_some())), columns)?;
+    let batch = iamm_tables::token_examples::write(&rows, knowledge.is_some())?;
     Ok((batch, SplitCounts { unknown, total, truncated }))
 }
 
 fn sentences_table(unique: &[&str], tokens: &[Vec<String>]) -> Result<RecordBatch, TokenizeError> {
-    let mut toks = ListBuilder::new(StringBuilder::new());
-    for t in tokens {
-        for tok in t {
-            toks.values().append_value(tok);
-        }
-        toks.append(true);
-    }
-    let schema = Schema::new(vec![
-        Field::new("sentence_id", DataType::UInt32, false),
-        Field::new("text", DataType::Utf8, false),
-        Field::new("tokens", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
-    ]);
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..unique.len() as u32)),
-            Arc::new(StringArray::from_iter_values(unique.iter())),
-            Arc::new(toks.finish()),
-        ],
-    )?)
+    let rows: Vec<Sentence> = unique
+        .iter()
+        .zip(tokens)
+        .enumerate()
+        .map(|(i, (text, tokens))| Sentence { sentence_id: i as u32, text: text.to_string(), tokens: tokens.clone() })
+        .collect();
+    Ok(iamm_tables::sentences::write(&rows)?)
 }

@@ -3,11 +3,10 @@
 //! train stage decides how to initialise them.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, FixedSizeListBuilder, Float32Builder};
-use arrow_array::{RecordBatch, StringArray, UInt32Array};
-use arrow_schema::{ArrowError, DataType, Field, Schema};
+use arrow_array::RecordBatch;
+use iamm_tables::TableError;
+use iamm_tables::embedding::Embedding;
 use rustc_hash::FxHashMap;
 
 use crate::Vocab;
@@ -27,7 +26,7 @@ pub enum VectorError {
     #[error("{path}: no vectors found (the file is empty); expected GloVe text format")]
     Empty { path: String },
     #[error(transparent)]
-    Arrow(#[from] ArrowError),
+    Table(#[from] TableError),
 }
 
 /// A word that the file lists more than once.
@@ -155,40 +154,20 @@ pub fn embedding_table(
     if file_words == 0 {
         return Err(VectorError::Empty { path: shown });
     }
-    let mut vectors = FixedSizeListBuilder::new(Float32Builder::with_capacity(vocab.len() * dim), dim as i32);
-    let mut covered = BooleanBuilder::with_capacity(vocab.len());
-    let mut n_covered = 0;
+    let mut values = Vec::with_capacity(vocab.len() * dim);
     for row in &rows {
         match row {
-            Some(v) => {
-                vectors.values().append_slice(v);
-                n_covered += 1;
-            }
-            None => vectors.values().append_value_n(0.0, dim),
+            Some(v) => values.extend_from_slice(v),
+            None => values.resize(values.len() + dim, 0.0),
         }
-        vectors.append(true);
-        covered.append_value(row.is_some());
     }
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::UInt32, false),
-        Field::new("token", DataType::Utf8, false),
-        Field::new("covered", DataType::Boolean, false),
-        Field::new(
-            "vector",
-            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32),
-            false,
-        ),
-    ]);
-    let tokens = (0..vocab.len() as u32).map(|i| vocab.word(i).unwrap_or_default());
-    let batch = RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..vocab.len() as u32)),
-            Arc::new(StringArray::from_iter_values(tokens)),
-            Arc::new(covered.finish()),
-            Arc::new(vectors.finish()),
-        ],
-    )?;
+    let n_covered = rows.iter().filter(|r| r.is_some()).count();
+    let batch = iamm_tables::embedding::write(&Embedding {
+        dim,
+        tokens: (0..vocab.len() as u32).map(|i| vocab.word(i).unwrap_or_default().to_string()).collect(),
+        covered: rows.iter().map(Option::is_some).collect(),
+        values,
+    })?;
     let coverage = Coverage { dim, covered: n_covered, vocab_size: vocab.len(), file_words, header, duplicates };
     Ok((batch, coverage))
 }

@@ -1,10 +1,9 @@
 //! The vocabulary: special tokens at their fixed ids, then words in first-seen order.
 
-use std::sync::Arc;
-
-use arrow_array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
-use arrow_schema::{ArrowError, DataType, Field, Schema};
+use arrow_array::RecordBatch;
 use iamm_core::special;
+use iamm_tables::TableError;
+use iamm_tables::vocab::Word;
 use rustc_hash::FxHashMap;
 
 pub struct Vocab {
@@ -60,19 +59,11 @@ impl Vocab {
         self.words.get(id as usize).map(String::as_str)
     }
 
-    pub fn to_table(&self) -> Result<RecordBatch, ArrowError> {
-        let schema = Schema::new(vec![
-            Field::new("id", DataType::UInt32, false),
-            Field::new("token", DataType::Utf8, false),
-            Field::new("count", DataType::UInt64, false),
-        ]);
-        RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(UInt32Array::from_iter_values(0..self.words.len() as u32)),
-                Arc::new(StringArray::from_iter_values(self.words.iter())),
-                Arc::new(UInt64Array::from(self.counts.clone())),
-            ],
-        )
+    /// The `vocab` table (see [`iamm_tables::vocab`]).
+    pub fn to_table(&self) -> Result<RecordBatch, TableError> {
+        let rows: Vec<Word> = (0..self.words.len())
+            .map(|i| Word { id: i as u32, token: self.words[i].clone(), count: self.counts[i] })
+            .collect();
+        iamm_tables::vocab::write(&rows)
     }
 }

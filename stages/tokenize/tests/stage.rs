@@ -117,32 +117,23 @@ fn vectors_fill_covered_words_and_report_bad_lines() {
 
 /// A knowledge table giving every sentence the same two beams per relation.
 fn uniform_knowledge(sentences: &RecordBatch, skip_first: bool) -> RecordBatch {
-    use arrow_array::builder::{ListBuilder, StringBuilder, UInt8Builder};
-    use std::sync::Arc;
-    let tokens = sentences.column_by_name("tokens").unwrap().as_list::<i32>();
-    let (mut sent, mut rel, mut beam, mut toks) =
-        (StringBuilder::new(), StringBuilder::new(), UInt8Builder::new(), ListBuilder::new(StringBuilder::new()));
-    for row in usize::from(skip_first)..sentences.num_rows() {
-        let t = tokens.value(row);
-        let t = t.as_string::<i32>();
-        let key: Vec<&str> = (0..t.len()).map(|i| t.value(i)).collect();
+    let sentences = iamm_tables::sentences::read(sentences, "sentences").unwrap();
+    let mut rows = Vec::new();
+    for s in &sentences[usize::from(skip_first)..] {
         for (relation, _) in iamm_core::RELATIONS {
             for (rank, words) in [["to", "be", "happy", "xyzzy"], ["none", "happy", "to", "the"]].iter().enumerate() {
-                sent.append_value(key.join(" "));
-                rel.append_value(relation);
-                beam.append_value(rank as u8);
-                words.iter().for_each(|w| toks.values().append_value(w));
-                toks.append(true);
+                rows.push(iamm_tables::knowledge::Beam {
+                    sentence: s.tokens.join(" "),
+                    relation: relation.to_string(),
+                    beam: rank as u8,
+                    text: words.join(" "),
+                    score: 0.0,
+                    tokens: words.iter().map(|w| w.to_string()).collect(),
+                });
             }
         }
     }
-    RecordBatch::try_from_iter(vec![
-        ("sentence", Arc::new(sent.finish()) as arrow_array::ArrayRef),
-        ("relation", Arc::new(rel.finish())),
-        ("beam", Arc::new(beam.finish())),
-        ("tokens", Arc::new(toks.finish())),
-    ])
-    .unwrap()
+    iamm_tables::knowledge::write(&rows).unwrap()
 }
 
 #[test]

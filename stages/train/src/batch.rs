@@ -4,38 +4,8 @@
 use candle_core::{Device, Result, Tensor, bail};
 use iamm_core::special::{PAD, SOS};
 
-/// Number of COMET relations (xIntent, xNeed, xWant, xEffect, xReact: `iamm_core::RELATIONS`).
-pub const NUM_RELATIONS: usize = 5;
-
-/// COMET knowledge of one example, as the tokenize stage writes it: per relation (in
-/// `iamm_core::RELATIONS` order) one id sequence per context utterance and one for the
-/// situation. Each is the 5 beams concatenated, words outside the vocabulary and the tokens
-/// "to" / "none" dropped, with `[CLS]` prepended except for xReact (the reference's
-/// `preprocess(cs=...)`); it may be empty (xReact) or `[CLS]` alone.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Comet {
-    /// `context[r][j]`: relation `r` of context utterance `j`.
-    pub context: [Vec<Vec<u32>>; NUM_RELATIONS],
-    /// `situation[r]`: relation `r` of the situation.
-    pub situation: [Vec<u32>; NUM_RELATIONS],
-}
-
-/// One training example, in token ids (`iamm_core::special` for the special ids).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Example {
-    /// Context utterances, each `[CLS] + ids`.
-    pub context: Vec<Vec<u32>>,
-    /// Speaker roles per utterance, each `[CLS] + [USR|SYS] × len` (same lengths as `context`).
-    pub roles: Vec<Vec<u32>>,
-    /// `[CLS] + ids`.
-    pub situation: Vec<u32>,
-    /// `ids + [EOS]`.
-    pub target: Vec<u32>,
-    /// Emotion class (EMO_MAP order).
-    pub emotion: u8,
-    /// COMET knowledge; `None` for the w/o IA variant (then for every example of the batch).
-    pub comet: Option<Comet>,
-}
+/// The model reads the tokenize stage's examples as they are.
+pub use iamm_tables::token_examples::{Comet, Example, NUM_RELATIONS};
 
 /// COMET tensors of a batch: `context[r] [B, N, Lr]`, `situation[r] [B, 1, Ls]` (u32, PAD 1).
 #[derive(Debug, Clone)]

@@ -5,9 +5,11 @@
 //! - [`batch`]: [`Example`] and the reference's [`collate`] into a [`Batch`].
 //! - [`model`]: [`Iamm`] and its parts, [`IammConfig`] and the ablation [`Variant`]s.
 //! - [`training`]: the [`training::Trainer`] (the reference's schedule, checkpoints, resume).
-//! - [`published`]: [`load_model`] reads the model the train stage publishes.
+//! - [`published`]: [`Published`], the model the train stage publishes (weights, config, where
+//!   they came from): saved and loaded there only.
 //!
-//! Using a trained model (decoding, scores, associated words) is the `iamm-decode` crate's,
+//! Examples come from the tokenize stage's tables (`iamm_tables::token_examples`). Using a
+//! trained model (decoding, scores, associated words) is the `iamm-decode` crate's,
 //! so that editing it does not re-key training.
 //!
 //! ```no_run
@@ -86,9 +88,8 @@ pub mod errors;
 pub mod limits;
 pub mod model;
 pub mod published;
-pub mod tables;
 pub mod training;
 
 pub use batch::{Batch, Comet, CometBatch, Example, collate};
-pub use published::load_model;
+pub use published::{Provenance, Published};
 pub use model::{Iamm, IammConfig, Variant};

@@ -12,6 +12,7 @@
 //! cannot share one (a long conversation with the longest utterance of another), before
 //! training, evaluation or analysis starts, instead of failing inside an update.
 
+use std::borrow::Borrow;
 use std::fmt;
 
 use crate::batch::{Example, NUM_RELATIONS};
@@ -152,11 +153,12 @@ fn check_example(i: usize, e: &Example, limit: usize) -> Result<(), LengthError>
 
 /// Batch-level check of the padded context: the example with the most utterances and the one
 /// with the longest utterance among `indexes`.
-fn check_group(indexes: impl Iterator<Item = usize> + Clone, examples: &[Example], limit: usize) -> Result<(), LengthError> {
-    let wide = indexes.clone().max_by_key(|&i| (examples[i].context.len(), std::cmp::Reverse(i)));
-    let long = indexes.max_by_key(|&i| (longest(&examples[i].context), std::cmp::Reverse(i)));
+fn check_group<E: Borrow<Example>>(indexes: impl Iterator<Item = usize> + Clone, examples: &[E], limit: usize) -> Result<(), LengthError> {
+    let context = |i: usize| &examples[i].borrow().context;
+    let wide = indexes.clone().max_by_key(|&i| (context(i).len(), std::cmp::Reverse(i)));
+    let long = indexes.max_by_key(|&i| (longest(context(i)), std::cmp::Reverse(i)));
     if let (Some(wide), Some(long)) = (wide, long) {
-        let (utterances, longest) = (examples[wide].context.len(), longest(&examples[long].context));
+        let (utterances, longest) = (context(wide).len(), longest(context(long)));
         let positions = utterances.saturating_mul(longest);
         if positions > limit {
             return Err(LengthError::Batch { wide, utterances, long, longest, positions, limit });
@@ -165,13 +167,14 @@ fn check_group(indexes: impl Iterator<Item = usize> + Clone, examples: &[Example
     Ok(())
 }
 
-/// Checks that every batch `batching` can form from `examples` fits a model whose timing
-/// table has `limit` positions. Examples too long on their own are reported first.
-pub fn check_positions(examples: &[Example], limit: usize, batching: Batching) -> Result<(), LengthError> {
+/// Checks that every batch `batching` can form from `examples` (owned or borrowed) fits a
+/// model whose timing table has `limit` positions. Examples too long on their own are
+/// reported first.
+pub fn check_positions<E: Borrow<Example>>(examples: &[E], limit: usize, batching: Batching) -> Result<(), LengthError> {
     let mut worst: Option<LengthError> = None;
     let mut too_long = 0;
     for (i, e) in examples.iter().enumerate() {
-        if let Err(err) = check_example(i, e, limit) {
+        if let Err(err) = check_example(i, e.borrow(), limit) {
             too_long += 1;
             let positions = |e: &LengthError| match e {
                 LengthError::Example { positions, .. } => *positions,

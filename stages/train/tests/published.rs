@@ -1,4 +1,4 @@
-//! Loading what the train stage publishes, and the errors that name what is wrong.
+//! Saving and loading what the train stage publishes, and the errors that name what is wrong.
 
 mod common;
 
@@ -7,26 +7,25 @@ use std::path::Path;
 use candle_core::{Device, Result};
 use common::{err_text, examples, tiny};
 use iamm_train::training::{TrainOptions, Trainer};
-use iamm_train::{IammConfig, Variant, collate, load_model};
+use iamm_train::{IammConfig, Published, Variant, collate};
 
-/// Writes what the train stage publishes (weights of a fresh trainer and its config).
+/// Publishes a fresh trainer's weights and config into `dir`.
 fn publish(dir: &Path, cfg: &IammConfig, seed: u64) -> Result<Trainer> {
     let opts = TrainOptions { seed, ..TrainOptions::default() };
     let trainer = Trainer::new(cfg, None, opts, Device::Cpu)?;
-    trainer.save_weights(&dir.join("model.safetensors"))?;
-    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    trainer.published("train", "0123", r#"{"seed":1}"#)?.save(dir)?;
     Ok(trainer)
 }
 
 #[test]
-fn load_model_round_trips_what_the_train_stage_publishes() -> Result<()> {
+fn published_models_load_as_they_were_saved() -> Result<()> {
     let dir = tempfile::tempdir().unwrap();
     for variant in Variant::ALL {
         let cfg = tiny(variant);
         let sub = dir.path().join(format!("{variant:?}"));
-        std::fs::create_dir_all(&sub).unwrap();
         let trainer = publish(&sub, &cfg, 5)?;
-        let loaded = load_model(&sub.join("model.safetensors"), &sub.join("config.json"), &Device::Cpu)?;
+        let loaded = Published::load(&sub, &Device::Cpu)?;
         assert_eq!(loaded.config(), &cfg);
         let mut ex = examples(3, 5);
         if variant == Variant::WithoutIA {
@@ -38,51 +37,64 @@ fn load_model_round_trips_what_the_train_stage_publishes() -> Result<()> {
         assert_eq!(a.total.to_scalar::<f32>()?, b.total.to_scalar::<f32>()?, "{variant:?}");
         assert_eq!(a.emotion.combined.to_vec2::<f32>()?, b.emotion.combined.to_vec2::<f32>()?);
     }
+    // Where the weights came from is in the file's header.
+    let bytes = std::fs::read(dir.path().join("Full").join(Published::WEIGHTS)).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().clone().unwrap();
+    let get = |k: &str| metadata.get(k).map(String::as_str);
+    assert_eq!((get("stage"), get("key"), get("step"), get("params")), (Some("train"), Some("0123"), Some("0"), Some(r#"{"seed":1}"#)));
     Ok(())
 }
 
 #[test]
-fn load_model_errors_name_the_file_and_the_problem() -> Result<()> {
+fn load_errors_name_the_file_and_the_problem() -> Result<()> {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let full = dir.path().join("full");
     let cfg = tiny(Variant::Full);
-    publish(d, &cfg, 1)?;
-    let (w, c) = (d.join("model.safetensors"), d.join("config.json"));
+    publish(&full, &cfg, 1)?;
+    // A copy of the full model's folder with `file` replaced by `contents` (or removed).
+    let case = |name: &str, file: &str, contents: Option<&[u8]>| -> std::path::PathBuf {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in [Published::WEIGHTS, Published::CONFIG] {
+            std::fs::copy(full.join(f), d.join(f)).unwrap();
+        }
+        match contents {
+            Some(c) => std::fs::write(d.join(file), c).unwrap(),
+            None => std::fs::remove_file(d.join(file)).unwrap(),
+        }
+        d
+    };
+    let load = |d: &Path| err_text(Published::load(d, &Device::Cpu));
 
-    let e = err_text(load_model(&d.join("nope.safetensors"), &c, &Device::Cpu));
-    assert!(e.contains("nope.safetensors") && e.contains("no such file"), "{e}");
-    let e = err_text(load_model(&w, &d.join("missing.json"), &Device::Cpu));
-    assert!(e.contains("missing.json") && e.contains("cannot read"), "{e}");
+    let e = load(&case("no_weights", Published::WEIGHTS, None));
+    assert!(e.contains("no_weights/model.safetensors") && e.contains("no such file"), "{e}");
+    let e = load(&case("no_config", Published::CONFIG, None));
+    assert!(e.contains("no_config/config.json") && e.contains("cannot read"), "{e}");
 
-    let bad = d.join("bad.json");
-    std::fs::write(&bad, r#"{"vocab_size": 60, "hidden_size": 3}"#).unwrap();
-    let e = err_text(load_model(&w, &bad, &Device::Cpu));
-    assert!(e.contains("bad.json") && e.contains("hidden_size"), "{e}");
-    std::fs::write(&bad, r#"{"vocab_size": 60, "depth": 7}"#).unwrap();
-    let e = err_text(load_model(&w, &bad, &Device::Cpu));
-    assert!(e.contains("bad.json") && e.contains("depth 7"), "{e}");
+    let e = load(&case("unknown_field", Published::CONFIG, Some(br#"{"vocab_size": 60, "hidden_size": 3}"#)));
+    assert!(e.contains("unknown_field/config.json") && e.contains("hidden_size"), "{e}");
+    let e = load(&case("invalid", Published::CONFIG, Some(br#"{"vocab_size": 60, "depth": 7}"#)));
+    assert!(e.contains("invalid/config.json") && e.contains("depth 7"), "{e}");
 
-    let garbage = d.join("garbage.safetensors");
-    std::fs::write(&garbage, b"not a safetensors file").unwrap();
-    let e = err_text(load_model(&garbage, &c, &Device::Cpu));
-    assert!(e.contains("garbage.safetensors") && e.contains("safetensors"), "{e}");
+    let e = load(&case("garbage", Published::WEIGHTS, Some(b"not a safetensors file")));
+    assert!(e.contains("garbage/model.safetensors") && e.contains("safetensors"), "{e}");
 
     // another vocabulary size: the embedding is the first mismatch met, both shapes named
-    let other = d.join("other.json");
-    std::fs::write(&other, serde_json::to_vec(&IammConfig { vocab_size: 61, ..cfg.clone() }).unwrap()).unwrap();
-    let e = err_text(load_model(&w, &other, &Device::Cpu));
+    let other = serde_json::to_vec(&IammConfig { vocab_size: 61, ..cfg.clone() }).unwrap();
+    let e = load(&case("vocab", Published::CONFIG, Some(&other)));
     assert!(e.contains("embedding.lut.weight") && e.contains("[60, 16]") && e.contains("[61, 16]"), "{e}");
 
     // weights of the full model under a w/o WS configuration: the selector's tensors are extra
-    std::fs::write(&other, serde_json::to_vec(&tiny(Variant::WithoutWS)).unwrap()).unwrap();
-    let e = err_text(load_model(&w, &other, &Device::Cpu));
+    let ws = serde_json::to_vec(&tiny(Variant::WithoutWS)).unwrap();
+    let e = load(&case("extra", Published::CONFIG, Some(&ws)));
     assert!(e.contains("not part of the model") && e.contains("rel_decoder."), "{e}");
 
     // weights of w/o WS under the full configuration: a needed tensor is missing
-    let sub = d.join("ws");
-    std::fs::create_dir_all(&sub).unwrap();
+    let sub = dir.path().join("ws");
     publish(&sub, &tiny(Variant::WithoutWS), 1)?;
-    let e = err_text(load_model(&sub.join("model.safetensors"), &c, &Device::Cpu));
-    assert!(e.contains("no tensor `") && e.contains("config.json"), "{e}");
+    std::fs::copy(full.join(Published::CONFIG), sub.join(Published::CONFIG)).unwrap();
+    let e = load(&sub);
+    assert!(e.contains("no tensor `") && e.contains("ws/config.json"), "{e}");
     Ok(())
 }

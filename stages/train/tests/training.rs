@@ -6,8 +6,6 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float32Type;
 use arrow_array::RecordBatch;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use iamm_train::training::{
@@ -34,7 +32,14 @@ const TRAIN_ROWS: usize = 400;
 const VALID_ROWS: usize = 64;
 
 fn to_examples(t: &RecordBatch) -> Vec<Example> {
-    iamm_train::tables::examples(t, false).expect("tokenized examples")
+    let rows = iamm_tables::token_examples::read(t, "examples", false).expect("tokenized examples");
+    rows.into_iter().map(|r| r.example).collect()
+}
+
+/// The embedding table's (values, covered flags).
+fn vectors_of(t: &RecordBatch) -> (Vec<f32>, Vec<bool>) {
+    let e = iamm_tables::embedding::read(t, "embedding").expect("an embedding table");
+    (e.values, e.covered)
 }
 
 /// The first `TRAIN_ROWS` train and `VALID_ROWS` valid examples of ED, with a vocabulary
@@ -64,15 +69,11 @@ fn ed() -> &'static Ed {
         )
         .expect("glove");
         assert_eq!(coverage.dim, 50);
-        let covered = vectors.column_by_name("covered").unwrap().as_boolean();
-        let covered: Vec<bool> = (0..covered.len()).map(|i| covered.value(i)).collect();
-        let values = vectors.column_by_name("vector").unwrap().as_fixed_size_list();
-        let values = values.values().as_primitive::<Float32Type>().values().to_vec();
         Ed {
             vocab: tok.vocab.len(),
             train: to_examples(table("train")),
             valid: to_examples(table("valid")),
-            glove: (values, covered),
+            glove: vectors_of(&vectors),
         }
     })
 }
@@ -245,8 +246,9 @@ fn resumed_run_equals_the_uninterrupted_one_bit_for_bit() -> Result<()> {
     assert!(ra.curve.evals.iter().filter(|e| e.selected).all(|e| e.ppl >= sel.ppl));
     let best = ra.curve.evals.iter().map(|e| e.ppl).fold(f64::INFINITY, f64::min);
     assert_eq!(sel.ppl, best);
-    let saved = dir_a.path().join("selected.safetensors");
-    a.save_weights(&saved)?;
+    let published = tempfile::tempdir().unwrap();
+    a.published("train", "key", "{}")?.save(published.path())?;
+    let saved = published.path().join(iamm_train::Published::WEIGHTS);
     assert_eq!(bits(&candle_core::safetensors::load(&saved, &Device::Cpu)?)?, bits(&a.selected_weights()?)?);
 
     // Resuming a finished run does nothing; a fresh trainer refuses a folder with a later run.
@@ -456,10 +458,7 @@ fn time_per_step_at_the_reference_size() -> Result<()> {
         &hidden,
     )
     .expect("vectors");
-    let covered = vectors.column_by_name("covered").unwrap().as_boolean();
-    let covered: Vec<bool> = (0..covered.len()).map(|i| covered.value(i)).collect();
-    let values = vectors.column_by_name("vector").unwrap().as_fixed_size_list();
-    let values = values.values().as_primitive::<Float32Type>().values().to_vec();
+    let (values, covered) = vectors_of(&vectors);
     let vocab = tok.vocab.len();
     println!(
         "ED: {} train examples, vocabulary {vocab}, 300-d vectors cover {:.2}%, prepared in {:.1} s; rayon threads {}",

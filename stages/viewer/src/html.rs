@@ -273,33 +273,33 @@ fn dialogue(ex: &Example, opts: &ViewerOptions) -> (String, Shown) {
     let reference = hl(&d.reference, None);
     let generated: Vec<String> = ex.outputs.iter().map(|(_, o)| hl(&o.generated, None)).collect();
 
-    let wrong = ex.outputs.iter().any(|(_, o)| o.pred_emotion != d.gold_emotion);
+    let wrong = ex.outputs.iter().any(|(_, o)| o.predicted != d.gold);
     let mut h = String::new();
     let id = d.example_id;
     let _ = write!(
         h,
         "<article class=\"dlg\" id=\"ex-{id}\" data-gold=\"{}\" data-wrong=\"{}\">\n<header><a class=\"id\" href=\"#ex-{id}\">#{id}</a> \
          <span class=\"conv\">{}</span> <span class=\"emo gold\">gold <b>{}</b></span>",
-        escape(&d.gold_emotion),
+        escape(d.gold_emotion()),
         u8::from(wrong),
         escape(&d.conv_id),
-        escape(&d.gold_emotion)
+        escape(d.gold_emotion())
     );
     for (label, o) in &ex.outputs {
-        let ok = o.pred_emotion == d.gold_emotion;
+        let ok = o.predicted == d.gold;
         let _ = write!(
             h,
             " <span class=\"emo {}\" title=\"emotion predicted by {}\">{}: <b>{}</b> {}</span>",
             if ok { "ok" } else { "bad" },
             escape(label),
             escape(label),
-            escape(&o.pred_emotion),
+            escape(o.pred_emotion()),
             if ok { "✓" } else { "✗" }
         );
     }
     h.push_str("</header>\n");
     let _ = writeln!(h, "<div class=\"row sit\"><span class=\"who\">Situation</span><p>{situation}</p></div>");
-    for (turn, role) in turns.iter().zip(&d.roles) {
+    for (turn, role) in turns.iter().zip(&d.context_roles) {
         let (class, label) = role_label(role);
         let _ = writeln!(h, "<div class=\"row {class}\"><span class=\"who\">{label}</span><p>{turn}</p></div>");
     }
@@ -349,7 +349,7 @@ fn dialogue(ex: &Example, opts: &ViewerOptions) -> (String, Shown) {
     let shown = Shown {
         example_id: id,
         conv_id: d.conv_id.clone(),
-        gold_emotion: d.gold_emotion.clone(),
+        gold_emotion: d.gold_emotion().to_string(),
         associations: ex.associations.len(),
         highlighted,
         marks,
@@ -447,7 +447,7 @@ pub(crate) fn page(examples: &[&Example], labels: &[&str], opts: &ViewerOptions,
         body.push_str(&h);
         shown.push(s);
     }
-    let mut golds: Vec<&str> = examples.iter().map(|e| e.dialogue.gold_emotion.as_str()).collect();
+    let mut golds: Vec<&str> = examples.iter().map(|e| e.dialogue.gold_emotion()).collect();
     golds.sort_unstable();
     golds.dedup();
 

@@ -22,10 +22,10 @@
 //! word once per side of a group.
 
 mod html;
-mod tables;
 
 pub use html::escape;
-pub use tables::{Association, Dialogue, Output, Responses, associations, responses};
+pub use iamm_tables::associations::Association;
+pub use iamm_tables::responses::Response;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -33,14 +33,6 @@ use iamm_core::splitmix64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
-    #[error("the {table} table has no column `{column}`; expected columns: {expected} (found: {present})")]
-    MissingColumn { table: String, column: String, expected: &'static str, present: String },
-    #[error("column `{column}` of the {table} table is {found}, which does not convert to {want}")]
-    WrongType { table: String, column: String, found: String, want: String },
-    #[error("column `{column}` of the {table} table is null (or out of range) in row {row}")]
-    Null { table: String, column: String, row: usize },
-    #[error("the {table} table, row {row}: {what}")]
-    Invalid { table: String, row: usize, what: String },
     #[error("the viewer needs the responses of at least one system (an evaluate stage among its deps)")]
     NoSystems,
     #[error("two compared systems are both called `{0}`; give their stages different names")]
@@ -52,6 +44,14 @@ pub enum ViewerError {
          ({associations} association rows over {examples} examples); the analysis and evaluate stages must run over the same test set"
     )]
     NoOverlap { systems: String, associations: usize, examples: usize },
+}
+
+/// The `responses` of one compared system.
+#[derive(Debug, Clone)]
+pub struct Responses {
+    /// How the page names the system (the stage name, with its variant).
+    pub label: String,
+    pub rows: Vec<Response>,
 }
 
 /// What to show.
@@ -116,9 +116,10 @@ pub fn sample_ids(ids: &[u32], n: usize, seed: u64) -> Vec<u32> {
 
 /// One example as the page shows it.
 pub(crate) struct Example<'a> {
-    pub dialogue: &'a Dialogue,
-    /// (system label, its output), in the order the systems were given.
-    pub outputs: Vec<(&'a str, &'a Output)>,
+    /// The dialogue side (the same in every system's row).
+    pub dialogue: &'a Response,
+    /// (system label, its row), in the order the systems were given.
+    pub outputs: Vec<(&'a str, &'a Response)>,
     pub associations: Vec<&'a Association>,
 }
 
@@ -135,27 +136,27 @@ pub fn render(associations: &[Association], systems: &[Responses], opts: &Viewer
     let mut common: BTreeMap<u32, Example> = first
         .rows
         .iter()
-        .map(|(d, o)| (d.example_id, Example { dialogue: d, outputs: vec![(first.label.as_str(), o)], associations: vec![] }))
+        .map(|r| (r.example_id, Example { dialogue: r, outputs: vec![(first.label.as_str(), r)], associations: vec![] }))
         .collect();
     for s in &systems[1..] {
         let mut keep = BTreeMap::new();
-        for (d, o) in &s.rows {
+        for d in &s.rows {
             if let Some(mut ex) = common.remove(&d.example_id) {
                 let disagree = |what| ViewerError::Disagree { a: first.label.clone(), b: s.label.clone(), example_id: d.example_id, what };
                 let base = ex.dialogue;
                 if base.situation != d.situation {
                     return Err(disagree("situation"));
                 }
-                if base.context != d.context || base.roles != d.roles {
+                if base.context != d.context || base.context_roles != d.context_roles {
                     return Err(disagree("context"));
                 }
                 if base.reference != d.reference {
                     return Err(disagree("reference"));
                 }
-                if base.gold_emotion != d.gold_emotion {
+                if base.gold != d.gold {
                     return Err(disagree("gold emotion"));
                 }
-                ex.outputs.push((s.label.as_str(), o));
+                ex.outputs.push((s.label.as_str(), d));
                 keep.insert(d.example_id, ex);
             }
         }

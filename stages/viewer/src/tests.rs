@@ -1,7 +1,4 @@
-use std::sync::Arc;
-
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, UInt32Array};
+use iamm_core::emotion_id;
 
 use super::*;
 
@@ -23,64 +20,23 @@ fn assoc(example_id: u32, pair: &str, direction: &str, head: u32, position: u32,
     }
 }
 
-fn associations_batch(rows: &[Association]) -> RecordBatch {
-    let s = |f: fn(&Association) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as ArrayRef;
-    let u = |f: fn(&Association) -> u32| Arc::new(UInt32Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
-    RecordBatch::try_from_iter([
-        ("example_id", u(|a| a.example_id)),
-        ("pair", s(|a| &a.pair)),
-        ("source", s(|a| &a.source)),
-        ("direction", s(|a| &a.direction)),
-        ("head", u(|a| a.head)),
-        ("position", u(|a| a.position)),
-        ("token_id", u(|a| a.token_id)),
-        ("word", s(|a| &a.word)),
-        ("weight", Arc::new(Float32Array::from_iter_values(rows.iter().map(|a| a.weight))) as ArrayRef),
-    ])
-    .unwrap()
-}
-
-/// One system's `responses` table as the evaluate stage writes it (the columns the viewer reads).
-fn responses_batch(rows: &[(Dialogue, Output)]) -> RecordBatch {
-    let lists = |f: fn(&Dialogue) -> &Vec<String>| {
-        let mut b = ListBuilder::new(StringBuilder::new());
-        for (d, _) in rows {
-            for s in f(d) {
-                b.values().append_value(s);
-            }
-            b.append(true);
-        }
-        Arc::new(b.finish()) as ArrayRef
-    };
-    let s = |f: fn(&(Dialogue, Output)) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as ArrayRef;
-    RecordBatch::try_from_iter([
-        ("example_id", Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0.example_id))) as ArrayRef),
-        ("conv_id", s(|r| &r.0.conv_id)),
-        ("context", lists(|d| &d.context)),
-        ("context_roles", lists(|d| &d.roles)),
-        ("situation", s(|r| &r.0.situation)),
-        ("reference", s(|r| &r.0.reference)),
-        ("generated", s(|r| &r.1.generated)),
-        ("gold_emotion", s(|r| &r.0.gold_emotion)),
-        ("pred_emotion", s(|r| &r.1.pred_emotion)),
-    ])
-    .unwrap()
-}
-
-fn dialogue(example_id: u32, situation: &str, context: &[&str], reference: &str, gold: &str) -> Dialogue {
-    Dialogue {
+/// The dialogue side of a `responses` row.
+fn dialogue(example_id: u32, situation: &str, context: &[&str], reference: &str, gold: &str) -> Response {
+    Response {
         example_id,
         conv_id: format!("hit:{example_id}_conv:{}", example_id * 2),
         situation: situation.into(),
         context: context.iter().map(|s| s.to_string()).collect(),
-        roles: (0..context.len()).map(|i| if i % 2 == 0 { "speaker" } else { "listener" }.to_string()).collect(),
+        context_roles: (0..context.len()).map(|i| if i % 2 == 0 { "speaker" } else { "listener" }.to_string()).collect(),
         reference: reference.into(),
-        gold_emotion: gold.into(),
+        gold: emotion_id(gold).unwrap(),
+        ..Response::default()
     }
 }
 
-fn output(generated: &str, pred: &str) -> Output {
-    Output { generated: generated.into(), pred_emotion: pred.into() }
+/// A system's row for dialogue `d`.
+fn answer(d: &Response, generated: &str, pred: &str) -> Response {
+    Response { generated: generated.into(), predicted: emotion_id(pred).unwrap(), ..d.clone() }
 }
 
 /// The Table 4 case, hand-made, answered by two systems.
@@ -102,9 +58,9 @@ fn case() -> (Vec<Association>, Vec<Responses>) {
     ];
     let iamm = Responses {
         label: "evaluate (full)".into(),
-        rows: vec![(d.clone(), output("that is awesome ! i bet she was so proud of her daughter", "proud"))],
+        rows: vec![answer(&d, "that is awesome ! i bet she was so proud of her daughter", "proud")],
     };
-    let base = Responses { label: "evaluate_wo_ws (wo_ws)".into(), rows: vec![(d, output("wow , that is a long time .", "excited"))] };
+    let base = Responses { label: "evaluate_wo_ws (wo_ws)".into(), rows: vec![answer(&d, "wow , that is a long time .", "excited")] };
     (a, vec![iamm, base])
 }
 
@@ -160,7 +116,7 @@ fn escapes_every_text() {
     let d = dialogue(1, "i typed <script>alert(1)</script> & left", &["a&b <b>bold</b> \"quoted\""], "ok", "angry");
     let mut d = d;
     d.conv_id = "conv\"><img onerror=x>".into();
-    let systems = vec![Responses { label: "sys <i>".into(), rows: vec![(d, output("<script>", "angry & sad"))] }];
+    let systems = vec![Responses { label: "sys <i>".into(), rows: vec![answer(&d, "<script>", "angry")] }];
     let a = vec![
         assoc(1, "situation", "a_to_b", 0, 2, "<script>alert(1)</script>", 0.7),
         assoc(1, "situation\"x", "b_to_a", 0, 0, "a&b", 0.6),
@@ -174,7 +130,7 @@ fn escapes_every_text() {
     assert!(html.contains("&lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;"));
     assert!(html.contains("conv&quot;&gt;&lt;img onerror=x&gt;"));
     assert!(!html.contains("<img") && !html.contains("<i>") && !html.contains("<b>bold"));
-    assert!(html.contains("sys &lt;i&gt;: <b>angry &amp; sad</b>"));
+    assert!(html.contains("sys &lt;i&gt;: <b>angry</b>"));
     assert!(html.contains("<title>t &lt;&amp;&gt;</title>"));
     // The pair name with a quote stays inside its title attribute.
     assert!(html.contains("situation&quot;x · explicit · b_to_a"));
@@ -186,7 +142,7 @@ fn many(n: u32) -> (Vec<Association>, Vec<Responses>) {
     let mut rows = Vec::new();
     for id in 0..n {
         let d = dialogue(id, &format!("situation {id} word{id}"), &[&format!("utterance {id} word{id}")], "reference", "sad");
-        rows.push((d, output(&format!("generated word{id}"), "sad")));
+        rows.push(answer(&d, &format!("generated word{id}"), "sad"));
         // Every third example has no associations and is never shown.
         if id % 3 != 0 {
             a.push(assoc(id, "situation", "a_to_b", 0, 1, &format!("word{id}"), 0.5));
@@ -234,55 +190,11 @@ fn the_sample_is_seeded_and_stable() {
 }
 
 #[test]
-fn tables_round_trip_and_missing_columns_are_named() {
-    let (a, systems) = case();
-    assert_eq!(associations(&associations_batch(&a), "associations").unwrap(), a);
-    let batch = responses_batch(&systems[0].rows);
-    let read = responses(&batch, "evaluate (full)").unwrap();
-    assert_eq!(read.rows, systems[0].rows);
-
-    let without = |b: &RecordBatch, col: &str| {
-        let keep: Vec<usize> = (0..b.num_columns()).filter(|&i| b.schema().field(i).name() != col).collect();
-        b.project(&keep).unwrap()
-    };
-    let e = associations(&without(&associations_batch(&a), "weight"), "associations of `analysis`").unwrap_err().to_string();
-    assert!(e.contains("associations of `analysis` table has no column `weight`") && e.contains("weight f32"), "{e}");
-    let e = responses(&without(&batch, "context_roles"), "evaluate").unwrap_err().to_string();
-    assert!(e.contains("responses of `evaluate` table has no column `context_roles`"), "{e}");
-    let e = responses(&without(&batch, "generated"), "evaluate").unwrap_err().to_string();
-    assert!(e.contains("no column `generated`") && e.contains("found: example_id, conv_id"), "{e}");
-
-    // Wider integer and float types are read; a string where a list belongs is not.
-    let mut cols: Vec<(&str, ArrayRef)> = Vec::new();
-    let b = associations_batch(&a);
-    let schema = b.schema();
-    for (f, c) in schema.fields().iter().zip(b.columns()) {
-        let c = match f.name().as_str() {
-            "weight" => arrow_cast::cast(c, &arrow_schema::DataType::Float64).unwrap(),
-            "head" => arrow_cast::cast(c, &arrow_schema::DataType::Int64).unwrap(),
-            _ => c.clone(),
-        };
-        cols.push((f.name().as_str(), c));
-    }
-    assert_eq!(associations(&RecordBatch::try_from_iter(cols).unwrap(), "associations").unwrap(), a);
-    let mut cols: Vec<(String, ArrayRef)> = batch.schema().fields().iter().map(|f| f.name().clone()).zip(batch.columns().iter().cloned()).collect();
-    cols[2].1 = Arc::new(StringArray::from(vec!["my daughter was accepted"]));
-    let e = responses(&RecordBatch::try_from_iter(cols).unwrap(), "evaluate").unwrap_err().to_string();
-    assert!(e.contains("column `context` of the responses of `evaluate` table is Utf8") && e.contains("list of strings"), "{e}");
-
-    // A negative head does not fit u32: named with its row.
-    let mut cols: Vec<(String, ArrayRef)> = b.schema().fields().iter().map(|f| f.name().clone()).zip(b.columns().iter().cloned()).collect();
-    cols[4].1 = Arc::new(arrow_array::Int64Array::from(vec![0, 0, -1, 1, 0]));
-    let e = associations(&RecordBatch::try_from_iter(cols).unwrap(), "associations").unwrap_err().to_string();
-    assert!(e.contains("column `head` of the associations table is null (or out of range) in row 2"), "{e}");
-}
-
-#[test]
 fn inconsistent_inputs_are_explained() {
     let (a, systems) = case();
     assert!(matches!(render(&a, &[], &ViewerOptions::default()), Err(ViewerError::NoSystems)));
     let mut other = systems.clone();
-    other[1].rows[0].0.situation = "something else".into();
+    other[1].rows[0].situation = "something else".into();
     let e = render(&a, &other, &ViewerOptions::default()).unwrap_err().to_string();
     assert!(e.contains("`evaluate (full)` and `evaluate_wo_ws (wo_ws)` disagree on example 7 (situation)"), "{e}");
     let mut same = systems.clone();
@@ -291,10 +203,6 @@ fn inconsistent_inputs_are_explained() {
     let far: Vec<Association> = a.iter().map(|x| Association { example_id: x.example_id + 1000, ..x.clone() }).collect();
     let e = render(&far, &systems, &ViewerOptions::default()).unwrap_err().to_string();
     assert!(e.contains("5 association rows over 2 examples") && e.contains("same test set"), "{e}");
-    let mut bad = systems[0].rows.clone();
-    bad[0].0.roles.pop();
-    let e = responses(&responses_batch(&bad), "evaluate").unwrap_err().to_string();
-    assert!(e.contains("row 0: 3 utterances in `context` but 2 entries in `context_roles`"), "{e}");
 }
 
 #[test]
@@ -313,20 +221,6 @@ fn exact_locations_are_underlined_and_pairs_stay_within_one_utterance() {
         at(2, "s2u", 2, 1, "she", 0.2),
         at(2, "u2s", -1, 4, "excited", 0.6),
     ];
-    // The optional columns survive the table round trip.
-    let mut batch = associations_batch(&a);
-    let extra: [(&str, ArrayRef); 3] = [
-        ("unit", Arc::new(UInt32Array::from(vec![0, 0, 2, 2]))),
-        ("utterance", Arc::new(arrow_array::Int32Array::from(vec![0, -1, 2, -1]))),
-        ("offset", Arc::new(UInt32Array::from(vec![2, 11, 1, 4]))),
-    ];
-    let mut cols: Vec<(String, ArrayRef)> =
-        batch.schema().fields().iter().map(|f| f.name().clone()).zip(batch.columns().iter().cloned()).collect();
-    cols.extend(extra.into_iter().map(|(n, c)| (n.to_string(), c)));
-    batch = RecordBatch::try_from_iter(cols).unwrap();
-    let a = associations(&batch, "associations").unwrap();
-    assert_eq!((a[1].unit, a[1].utterance, a[1].offset), (Some(0), Some(-1), Some(11)));
-
     let html = render(&a, &systems, &ViewerOptions::default()).unwrap().html;
     // harvard is the selected token in the situation, a further occurrence in utterance 1.
     let sit = html.split("<div class=\"row sit\">").nth(1).unwrap().split("</div>").next().unwrap();

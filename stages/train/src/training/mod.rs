@@ -51,6 +51,7 @@ mod step;
 mod trainer;
 
 pub use checkpoint::{BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, checkpoints, latest_checkpoint};
+pub(crate) use checkpoint::io;
 pub use live::LiveCurve;
 pub use optim::{Adam, AdamParams, Noam};
 pub use rng::Rng;

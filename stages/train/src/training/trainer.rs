@@ -16,11 +16,12 @@ use super::rng::Rng;
 use super::step::gradients;
 use crate::batch::{Example, collate};
 use crate::model::{Iamm, IammConfig, reference_init};
+use crate::published::{Provenance, Published};
 
 /// The name of the embedding table among the model's variables.
 pub const EMBEDDING_VAR: &str = "embedding.lut.weight";
 
-/// Which validation decides the weights [`Trainer::save_weights`] writes.
+/// Which validation decides the weights [`Trainer::published`] publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Selection {
@@ -359,39 +360,6 @@ fn copy_weights(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
     named_vars(varmap).into_iter().map(|(n, v)| Ok((n, v.as_tensor().copy()?))).collect()
 }
 
-/// Saves tensors as safetensors at `path`, with `metadata` in the header's `__metadata__`,
-/// through a temporary file and a rename.
-fn save_atomic(tensors: &HashMap<String, Tensor>, metadata: HashMap<String, String>, path: &Path) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, "cannot create", e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("weights");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let metadata = (!metadata.is_empty()).then_some(metadata);
-    let mut bytes = safetensors::serialize(tensors, metadata)?;
-    sort_metadata(&mut bytes)?;
-    std::fs::write(&tmp, &bytes).map_err(|e| io(&tmp, "cannot write", e))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io(&tmp, "cannot sync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, "cannot rename into place", e))
-}
-
-/// safetensors writes `__metadata__` in `HashMap` order, which changes from process to
-/// process: sorted here, so that the same weights and metadata make the same file. The
-/// header keeps its length (the same entries in another order), so nothing moves.
-fn sort_metadata(file: &mut [u8]) -> Result<()> {
-    let n = file.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
-    let Some(header) = n.and_then(|n| file.get_mut(8..8 + n)) else { bail!("safetensors: no header") };
-    let mut json: serde_json::Value = serde_json::from_slice(header).map_err(Error::wrap)?;
-    let Some(metadata) = json.get_mut("__metadata__").and_then(|m| m.as_object_mut()) else { return Ok(()) };
-    metadata.sort_keys();
-    let mut sorted = serde_json::to_vec(&json).map_err(Error::wrap)?;
-    if sorted.len() > header.len() {
-        bail!("safetensors: the sorted header is longer than the written one");
-    }
-    sorted.resize(header.len(), b' ');
-    header.copy_from_slice(&sorted);
-    Ok(())
-}
-
 impl Trainer {
     /// A fresh run: the reference initialisation from `opts.seed` (Xavier-uniform, torch's
     /// bias defaults, embedding `N(0, 0.01²)`), then the pre-trained vectors over the
@@ -543,7 +511,7 @@ impl Trainer {
         self.resumed_from
     }
 
-    /// The weights [`Trainer::save_weights`] writes: the selected ones, or the current ones
+    /// The weights [`Trainer::published`] publishes: the selected ones, or the current ones
     /// when nothing was selected (no validation yet) or under [`Selection::Last`].
     pub fn selected_weights(&self) -> Result<HashMap<String, Tensor>> {
         match (&self.selected_weights, self.opts.selection) {
@@ -560,16 +528,12 @@ impl Trainer {
         }
     }
 
-    /// Writes the selected weights (see [`Trainer::selected_weights`]) as safetensors,
-    /// atomically; `Iamm::new` over a `VarBuilder` of that file loads them.
-    pub fn save_weights(&self, path: &Path) -> Result<()> {
-        self.save_weights_with(path, HashMap::new())
-    }
-
-    /// [`Trainer::save_weights`] with `metadata` (string to string) in the file's header:
-    /// the tensors are the same, byte for byte.
-    pub fn save_weights_with(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        save_atomic(&self.selected_weights()?, metadata, path)
+    /// What the train stage publishes: the selected weights (see
+    /// [`Trainer::selected_weights`]) with their configuration, recorded as made at
+    /// [`Trainer::weights_step`] by `stage` (its cache `key` and `params`, JSON).
+    pub fn published(&self, stage: &str, key: &str, params: &str) -> Result<Published> {
+        let provenance = Provenance { stage: stage.into(), key: key.into(), step: self.weights_step(), params: params.into() };
+        Ok(Published { config: self.cfg.clone(), weights: self.selected_weights()?, provenance })
     }
 
     /// Writes a checkpoint of the current state into `ckpt_dir` now.
@@ -818,57 +782,4 @@ fn load_vectors(varmap: &VarMap, cfg: &IammConfig, v: Vectors) -> Result<()> {
     }
     let t = Tensor::from_vec(table, (vocab, v.dim), var.device())?.to_dtype(var.dtype())?;
     var.set(&t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn metadata() -> HashMap<String, String> {
-        // A new map each time: its own hasher, so its own iteration order.
-        (0..20).map(|i| (format!("key{i}"), format!("value {i}"))).collect()
-    }
-
-    #[test]
-    fn metadata_leaves_the_tensors_as_candle_writes_them_and_the_file_repeatable() {
-        let dev = Device::Cpu;
-        let tensors: HashMap<String, Tensor> = [
-            ("a.weight", Tensor::arange(0f32, 12.0, &dev).unwrap().reshape((3, 4)).unwrap()),
-            ("b.bias", Tensor::new(&[1.5f32, -2.0], &dev).unwrap()),
-            ("c", Tensor::new(&[7u32, 8, 9], &dev).unwrap()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let plain = dir.path().join("plain.safetensors");
-        candle_core::safetensors::save(&tensors, &plain).unwrap();
-        let with = dir.path().join("with.safetensors");
-        save_atomic(&tensors, metadata(), &with).unwrap();
-        let (plain, with) = (std::fs::read(&plain).unwrap(), std::fs::read(&with).unwrap());
-
-        let (a, b) = (safetensors::SafeTensors::deserialize(&plain).unwrap(), safetensors::SafeTensors::deserialize(&with).unwrap());
-        let mut names: Vec<String> = a.names().into_iter().map(|n| n.to_string()).collect();
-        names.sort();
-        let mut with_names: Vec<String> = b.names().into_iter().map(|n| n.to_string()).collect();
-        with_names.sort();
-        assert_eq!(names, with_names);
-        for name in &names {
-            let (x, y) = (a.tensor(name).unwrap(), b.tensor(name).unwrap());
-            assert_eq!((x.dtype(), x.shape(), x.data()), (y.dtype(), y.shape(), y.data()), "{name}");
-        }
-        let (_, header) = safetensors::SafeTensors::read_metadata(&with).unwrap();
-        assert_eq!(header.metadata(), &Some(metadata()));
-
-        // Sorted in the header, so the same weights and metadata make the same bytes.
-        let n = u64::from_le_bytes(with[..8].try_into().unwrap()) as usize;
-        let json: serde_json::Value = serde_json::from_slice(&with[8..8 + n]).unwrap();
-        let keys: Vec<&String> = json["__metadata__"].as_object().unwrap().keys().collect();
-        assert!(keys.is_sorted(), "{keys:?}");
-        let again = dir.path().join("again.safetensors");
-        for _ in 0..3 {
-            save_atomic(&tensors, metadata(), &again).unwrap();
-            assert_eq!(std::fs::read(&again).unwrap(), with);
-        }
-    }
 }
