@@ -3,10 +3,10 @@
 use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use iamm_options::Role;
 use serde_json::{Value, json};
 
 use crate::kinds;
-use crate::params::Role;
 use crate::plan::{explain_change, tuning_changes};
 use crate::store::{Artifact, read_parquet};
 use crate::workspace::Workspace;

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use iamm_options::Role;
 use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::hashing::HashMemo;
 use crate::kinds;
 use crate::needs::{self, DepKind};
-use crate::params::{Params, Role};
+use crate::params::Params;
 use crate::spec::{Origin, Pipeline};
 use crate::stage::StageKind;
 use crate::store::{InputInfo, KeyParts};

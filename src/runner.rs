@@ -152,6 +152,7 @@ fn run_stage(
             stage: &p.name,
             key: &p.key,
             params: &p.params,
+            needs: p.kind.needs(),
             upstream,
             rows: &rows,
             out_dir: &tmp,

@@ -4,13 +4,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
+use iamm_options::ParamSpec;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::kinds;
-use crate::params::{ParamSpec, parse_override_value};
+use crate::params::parse_override_value;
 use crate::stage::StageKind;
 use crate::store::check_stage_name;
 

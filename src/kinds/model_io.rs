@@ -7,7 +7,6 @@ use arrow_array::types::UInt32Type;
 use candle_core::Device;
 use iamm_train::Iamm;
 
-use crate::stage::StageContext;
 use crate::store::Artifact;
 
 /// The model a train stage published (`model.safetensors` + `config.json` in its artifact).
@@ -16,9 +15,9 @@ pub fn load_trained(train: &Artifact, device: &Device) -> Result<Iamm> {
         .map_err(|e| anyhow!("loading the trained model: {}", iamm_train::errors::message(&e)))
 }
 
-/// Token strings by id from the tokenize dep's `vocab` table, checked against the model's size.
-pub fn vocab_words(ctx: &StageContext, model_vocab: usize) -> Result<Vec<String>> {
-    let vocab = ctx.table("vocab")?;
+/// Token strings by id from the tokenize stage's `vocab` table, checked against the model's size.
+pub fn vocab_words(tokenized: &Artifact, model_vocab: usize) -> Result<Vec<String>> {
+    let vocab = tokenized.read_table("vocab")?;
     let ids = vocab.column_by_name("id").and_then(|c| c.as_primitive_opt::<UInt32Type>()).context("vocab has no UInt32 `id`")?;
     let tokens = vocab.column_by_name("token").and_then(|c| c.as_string_opt::<i32>()).context("vocab has no string `token`")?;
     let mut words = vec![String::new(); vocab.num_rows()];

@@ -28,12 +28,14 @@
 //! responses have at most 51 tokens: [`DecodeOptions::reference`] uses 51.
 
 pub mod associations;
+mod params;
 mod search;
 
 use candle_core::{D, DType, Result, bail};
 
 use iamm_train::Batch;
 use iamm_train::model::{Encoded, Iamm};
+pub use params::{AssociationParams, DecodeParams, Decoding};
 use search::greedy_rows;
 
 /// Greedy decoding as the reference's `decoder_greedy_batch`: `steps` decoding steps (the

@@ -30,6 +30,9 @@ pub mod quirk;
 pub mod scores;
 pub mod tables;
 
+use std::path::PathBuf;
+
+use iamm_options::ParamType;
 use iamm_text::Tokenizer;
 
 use crate::bootstrap::{Interval, Resampler, percentile_interval};
@@ -86,6 +89,27 @@ pub struct MetricOptions {
     pub seed: u64,
     /// Confidence level of the intervals.
     pub level: f64,
+}
+
+iamm_options::options! {
+    /// The evaluate stage's metric params (its decoding params, `seed` included, precede them).
+    pub struct MetricParams {
+        bootstrap: usize [ParamType::Int { min: 0, max: 1_000_000 }] = 1000, Key,
+            "bootstrap resamples of the test examples for the 95% intervals of Acc (example-level) and Dist-n; 0 = none";
+        strip_greedy_quirk: bool = false, Key,
+            "reproduce the reference's `line.strip(\"Greedy:\")` before Dist-n, which drops leading G/r/e/d/y/: \
+             characters of each response (\"do you\" -> \"o you\")";
+        punkt: Option<PathBuf> = null, Key,
+            "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
+             null = built-in rule-based sentence splitter";
+    }
+}
+
+impl MetricParams {
+    /// The metrics at 95% intervals, bootstrapped from `seed`.
+    pub fn options(&self, seed: u64) -> MetricOptions {
+        MetricOptions { strip_greedy_quirk: self.strip_greedy_quirk, bootstrap: self.bootstrap, seed, level: 0.95 }
+    }
 }
 
 impl Default for MetricOptions {

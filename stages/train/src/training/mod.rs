@@ -46,6 +46,7 @@
 mod checkpoint;
 mod live;
 mod optim;
+mod params;
 mod rng;
 mod step;
 mod trainer;
@@ -53,6 +54,7 @@ mod trainer;
 pub use checkpoint::{BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, checkpoints, latest_checkpoint};
 pub use live::LiveCurve;
 pub use optim::{Adam, AdamParams, Noam};
+pub use params::TrainParams;
 pub use rng::Rng;
 pub use step::{StepLosses, gradients};
 pub use trainer::{
