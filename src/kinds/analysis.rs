@@ -16,11 +16,12 @@ use arrow_schema::DataType;
 use iamm_analysis::{AnalysisParams, IdfCorpus, Inputs, Lexicon, ReportInfo};
 use iamm_decode::AssociationParams;
 use iamm_decode::associations::{Association, Loc, direction_name};
-use iamm_train::device::{self, Device};
+use iamm_train::device::DeviceParams;
 use serde_json::json;
 
-use crate::needs::Need;
 use super::Code;
+use super::model_io::TEST_SET;
+use crate::needs::Need;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Analysis;
@@ -31,12 +32,11 @@ iamm_options::options! {
     struct StageParams {
         ..analysis: AnalysisParams,
         ..encoder: AssociationParams,
-        device: Device = "cpu", Tuning, device::HELP;
+        ..on: DeviceParams,
     }
 }
 
 const MODEL: Need = Need::One { kind: "train", what: "the model whose associations to analyse" };
-const TOKENIZED: Need = Need::One { kind: "tokenize", what: "the test examples and vocabulary" };
 
 impl StageKind for Analysis {
     fn kind(&self) -> &'static str {
@@ -53,7 +53,7 @@ impl StageKind for Analysis {
         &super::fingerprints::ANALYSIS
     }
     fn needs(&self) -> &'static [Need] {
-        &[MODEL, TOKENIZED]
+        &[MODEL, TEST_SET]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
@@ -65,7 +65,7 @@ impl StageKind for Analysis {
         let missing = p.analysis.missing;
         let idf_corpus = p.analysis.idf_corpus;
         iamm_plot::font().context("the figures need a font")?;
-        let device = p.device.open().map_err(|e| anyhow!(e))?;
+        let device = p.on.device.open().map_err(|e| anyhow!(e))?;
 
         let (_, train) = ctx.one(&MODEL)?;
         let model = super::model_io::load_trained(train, &device)?;
@@ -76,7 +76,7 @@ impl StageKind for Analysis {
                  associated words to analyse; use a train stage with variant full, wo_ia or wo_ws"
             );
         }
-        let (_, tokenized) = ctx.one(&TOKENIZED)?;
+        let (_, tokenized) = ctx.one(&TEST_SET)?;
         let words = super::model_io::vocab_words(tokenized, model.config().vocab_size)?;
         let test_table = tokenized.read_table("examples_test")?;
         let examples = iamm_train::tables::examples(&test_table, variant.implicit())

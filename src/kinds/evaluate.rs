@@ -17,11 +17,11 @@ use iamm_core::special::{CLS, USR};
 use iamm_decode::DecodeParams;
 use iamm_evaluate::{MetricParams, Response};
 use iamm_text::{PunktParams, Tokenizer};
-use iamm_train::device::{self, Device};
+use iamm_train::device::DeviceParams;
 use iamm_train::{Example, collate};
 use serde_json::{Value, json};
 
-use super::model_io::{load_trained, vocab_words};
+use super::model_io::{TEST_SET, load_trained, vocab_words};
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
@@ -33,12 +33,11 @@ iamm_options::options! {
     struct StageParams {
         ..decode: DecodeParams,
         ..metrics: MetricParams,
-        device: Device = "cpu", Tuning, device::HELP;
+        ..on: DeviceParams,
     }
 }
 
 const MODEL: Need = Need::One { kind: "train", what: "the model to evaluate" };
-const TOKENIZED: Need = Need::One { kind: "tokenize", what: "the test examples and vocabulary" };
 
 impl StageKind for Evaluate {
     fn kind(&self) -> &'static str {
@@ -55,13 +54,13 @@ impl StageKind for Evaluate {
         &super::fingerprints::EVALUATE
     }
     fn needs(&self) -> &'static [Need] {
-        &[MODEL, TOKENIZED]
+        &[MODEL, TEST_SET]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = StageParams::from_values(ctx.params)?;
         let (train_stage, train) = ctx.one(&MODEL)?;
-        let device = p.device.open().map_err(|e| anyhow!(e))?;
+        let device = p.on.device.open().map_err(|e| anyhow!(e))?;
         let opts = p.decode.options().map_err(|e| anyhow!(e))?;
         let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.metrics.punkt.as_deref())?);
         // The figure needs a font: fail before the long part, not after it.
@@ -71,7 +70,7 @@ impl StageKind for Evaluate {
         let cfg = model.config().clone();
         let variant = cfg.variant.name();
 
-        let (tokenize_stage, tokenized) = ctx.one(&TOKENIZED)?;
+        let (tokenize_stage, tokenized) = ctx.one(&TEST_SET)?;
         let table = tokenized.read_table("examples_test")?;
         let with_comet = cfg.variant.implicit();
         let examples = iamm_train::tables::examples(&table, with_comet).map_err(|e| {

@@ -7,7 +7,11 @@ use arrow_array::types::UInt32Type;
 use candle_core::Device;
 use iamm_train::Iamm;
 
+use crate::needs::Need;
 use crate::store::Artifact;
+
+/// The tokenize stage whose test set the model runs on.
+pub const TEST_SET: Need = Need::One { kind: "tokenize", what: "the test examples and vocabulary" };
 
 /// The model a train stage published (`model.safetensors` + `config.json` in its artifact).
 pub fn load_trained(train: &Artifact, device: &Device) -> Result<Iamm> {

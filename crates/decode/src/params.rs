@@ -46,7 +46,8 @@ impl DecodeParams {
                     return Err("param `top_p` must be above 0 (1 = no nucleus filtering)".into());
                 }
                 if self.temperature <= 0.0 {
-                    return Err("param `temperature` must be above 0 (use decoding: greedy for the most probable token)".into());
+                    let hint = "use decoding: greedy for the most probable token";
+                    return Err(format!("param `temperature` must be above 0 ({hint})"));
                 }
                 Strategy::Sample { top_k: self.top_k, top_p: self.top_p, temperature: self.temperature }
             }

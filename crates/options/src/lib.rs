@@ -10,18 +10,21 @@
 //! iamm_options::choices! {
 //!     pub enum Shape ("shape") { Round = "round", Square = "square" }
 //! }
+//! use iamm_options::ParamType;
+//!
 //! iamm_options::options! {
 //!     pub struct Drawing {
 //!         shape: Shape = "round", Key, "what to draw";
-//!         size: usize [iamm_options::ParamType::Int { min: 1, max: 100 }] = 10, Key, "how big";
-//!         threads: Option<usize> [iamm_options::ParamType::Nullable(&iamm_options::ParamType::Int { min: 1, max: 64 })]
-//!             = null, Tuning, "how many threads draw (null: all)";
+//!         size: usize [ParamType::Int { min: 1, max: 100 }] = 10, Key, "how big";
+//!         threads: Option<usize> [ParamType::Nullable(&ParamType::Int { min: 1, max: 64 })] = null, Tuning,
+//!             "how many threads draw (null: all)";
 //!     }
 //! }
 //! assert_eq!(Drawing::PARAMS.iter().map(|p| p.name).collect::<Vec<_>>(), ["shape", "size", "threads"]);
 //! let d = Drawing::from_values(&iamm_options::Defaults::of(Drawing::PARAMS)).unwrap();
 //! assert_eq!((d.shape, d.size, d.threads), (Shape::Round, 10, None));
-//! assert_eq!("oval".parse::<Shape>().unwrap_err().to_string(), "unknown shape \"oval\"; expected one of round, square");
+//! let e = "oval".parse::<Shape>().unwrap_err();
+//! assert_eq!(e.to_string(), "unknown shape \"oval\"; expected one of round, square");
 //! ```
 
 mod choice;
@@ -179,7 +182,10 @@ macro_rules! choices {
         }
 
         impl $crate::Param for $name {
-            fn from_value(v: &$crate::Value, _: &dyn $crate::Values) -> ::std::result::Result<Self, ::std::string::String> {
+            fn from_value(
+                v: &$crate::Value,
+                _: &dyn $crate::Values,
+            ) -> ::std::result::Result<Self, ::std::string::String> {
                 match v.as_str() {
                     ::std::option::Option::Some(s) => {
                         <Self as $crate::Choice>::parse(s).map_err(|e| ::std::string::ToString::to_string(&e))
@@ -237,7 +243,8 @@ mod tests {
             selection: Selection = "best_ppl", Key, "which weights";
             steps: u64 [STEPS] = 10, Key, "updates";
             stop: Option<Stop> = null, Key, "beam stop";
-            splits: Vec<String> [ParamType::ChoiceList(&["train", "valid", "test"])] = ["train", "valid", "test"], Key, "splits";
+            splits: Vec<String> [ParamType::ChoiceList(&["train", "valid", "test"])] = ["train", "valid", "test"], Key,
+                "splits";
             source: PathBuf, Key, "the data";
             library: Option<PathBuf> [ParamType::Nullable(&ParamType::ToolPath)] = null, Tuning, "where the tool is";
             quirk: bool = false, Key, "reproduce a bug";
@@ -278,7 +285,8 @@ mod tests {
     #[test]
     fn a_declaration_is_a_table_in_order_groups_first() {
         let names: Vec<_> = Run::PARAMS.iter().map(|p| p.name).collect();
-        assert_eq!(names, ["beam", "penalty", "selection", "steps", "stop", "splits", "source", "library", "quirk", "title"]);
+        let expected = ["beam", "penalty", "selection", "steps", "stop", "splits", "source", "library", "quirk", "title"];
+        assert_eq!(names, expected);
         let p = |name: &str| *Run::PARAMS.iter().find(|p| p.name == name).unwrap();
         assert_eq!(p("selection").ty.describe(), "one of best_ppl, reference, last");
         assert_eq!(p("selection").default, Some("\"best_ppl\""));

@@ -206,12 +206,14 @@ mod tests {
         assert_eq!(list.check(&json!(["valid", "test", "train"])).unwrap(), json!(["train", "valid", "test"]));
         assert!(list.check(&json!(["train", "train"])).is_err());
         assert!(list.check(&json!([])).is_err());
-        assert!(list.check(&json!(["train", "dev"])).unwrap_err().contains("a list of distinct values from train, valid, test"));
+        let e = list.check(&json!(["train", "dev"])).unwrap_err();
+        assert!(e.contains("a list of distinct values from train, valid, test"), "{e}");
     }
 
     #[test]
     fn joined_tables_keep_the_order_of_their_parts() {
-        const A: &[ParamSpec] = &[ParamSpec { name: "a", ty: ParamType::Bool, default: None, help: "", role: Role::Key }];
+        const A: &[ParamSpec] =
+            &[ParamSpec { name: "a", ty: ParamType::Bool, default: None, help: "", role: Role::Key }];
         const B: &[ParamSpec] = &[
             ParamSpec { name: "b", ty: ParamType::Str, default: None, help: "", role: Role::Tuning },
             ParamSpec { name: "c", ty: ParamType::Path, default: None, help: "", role: Role::Key },

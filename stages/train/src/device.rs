@@ -11,8 +11,16 @@ iamm_options::choices! {
 
 /// The `device` param's help. Training declares it a key (17,600 updates carry float
 /// differences between devices into other weights); evaluation and analysis a tuning param
-/// (CPU and CUDA compute the same scores to float noise, `tests/cuda.rs`).
+/// ([`DeviceParams`]).
 pub const HELP: &str = "cuda needs a build with `--features iamm-train/cuda`";
+
+iamm_options::options! {
+    /// The `device` param of the stages that only run a trained model (evaluate, analysis): a
+    /// tuning param, since CPU and CUDA compute the same scores to float noise (`tests/cuda.rs`).
+    pub struct DeviceParams {
+        device: Device = "cpu", Tuning, HELP;
+    }
+}
 
 impl Device {
     /// The candle device, or what to do to get it.

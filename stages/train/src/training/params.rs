@@ -34,7 +34,8 @@ iamm_options::options! {
 impl TrainParams {
     /// The reference model at `dim` for the variant, over a vocabulary of `vocab_size`.
     pub fn config(&self, vocab_size: usize) -> IammConfig {
-        IammConfig { emb_dim: self.dim, hidden_dim: self.dim, variant: self.variant, ..IammConfig::reference(vocab_size) }
+        let reference = IammConfig::reference(vocab_size);
+        IammConfig { emb_dim: self.dim, hidden_dim: self.dim, variant: self.variant, ..reference }
     }
 
     /// The reference run with these params.
