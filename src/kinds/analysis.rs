@@ -17,7 +17,8 @@ use iamm_analysis::{Inputs, Lexicon, LexiconFormat, Missing, ReportInfo};
 use iamm_decode::associations::{Association, Loc, direction_name};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType, Role};
+use crate::params::{ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
@@ -86,6 +87,9 @@ impl StageKind for Analysis {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::ANALYSIS
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::device::resources(p, 2, 4096)
     }
     fn needs(&self) -> &'static [Need] {
         &[

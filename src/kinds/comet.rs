@@ -12,7 +12,8 @@ use iamm_text::{PunktParams, Tokenizer};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use super::shards::ShardStore;
 use crate::needs::Need;
 use super::Code;
@@ -131,6 +132,10 @@ impl StageKind for Comet {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::COMET
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        let threads = p.int("threads").unwrap_or(0) as usize;
+        Resources { gpu: p.str("provider").is_ok_and(|d| d == "cuda"), ..Resources::cpu(threads, 2048) }
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "ingest", what: "the dialogues to query COMET for" }]

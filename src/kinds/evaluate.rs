@@ -20,7 +20,8 @@ use iamm_decode::{DecodeOptions, Strategy};
 use iamm_train::{Example, collate};
 use serde_json::{Value, json};
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use super::model_io::{load_trained, vocab_words};
 use crate::needs::Need;
 use super::Code;
@@ -125,6 +126,9 @@ impl StageKind for Evaluate {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::EVALUATE
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::device::resources(p, 2, 4096)
     }
     fn needs(&self) -> &'static [Need] {
         &[

@@ -2,7 +2,8 @@ use anyhow::{Context, Result};
 use iamm_ingest::{IngestOptions, OnBadLine, SourceKind};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType, Role};
+use crate::params::{ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
 
@@ -44,6 +45,9 @@ impl StageKind for Ingest {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::INGEST
+    }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 512)
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

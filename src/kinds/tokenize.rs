@@ -4,7 +4,8 @@ use iamm_text::{PunktParams, Tokenizer};
 use iamm_tokenize::SplitExamples;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{StageContext, StageKind, StageOutput};
@@ -58,6 +59,9 @@ impl StageKind for Tokenize {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TOKENIZE
+    }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 1024)
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "ingest", what: "the dialogues to tokenize" }]

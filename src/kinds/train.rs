@@ -12,7 +12,8 @@ use iamm_train::{IammConfig, Variant};
 use serde_json::json;
 
 use super::model_input::{candle_error, check_lengths};
-use crate::params::{ParamSpec, ParamType, Role};
+use crate::params::{ParamSpec, ParamType, Params, Role};
+use crate::schedule::Resources;
 use crate::needs::Need;
 use crate::progress::StageBar;
 use super::Code;
@@ -73,6 +74,9 @@ impl StageKind for Train {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TRAIN
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::device::resources(p, 2, 3072)
     }
     fn needs(&self) -> &'static [Need] {
         &[Need::One { kind: "tokenize", what: "the tokenized examples and vocabulary" }]
