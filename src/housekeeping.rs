@@ -29,13 +29,20 @@ pub fn clean(ws: &mut Workspace, stages: &[String], all: bool) -> Result<()> {
     if stages.is_empty() && !all {
         bail!("say which stages to clean (`iamm-pipe clean tokenize`), or `--all` for every artifact");
     }
-    let selected = select_all(ws, stages).map_err(|e| {
-        anyhow!(
-            "{e}\n`clean` takes the names of the pipeline's stages (or `--all`); artifacts of stages no longer in the \
-             pipeline go with `iamm-pipe gc`"
-        )
-    })?;
+    let unknown: Vec<String> = stages.iter().filter(|s| ws.pipeline.select(s).is_err()).map(|s| format!("`{s}`")).collect();
+    if !unknown.is_empty() {
+        bail!(
+            "no stage {} in {}; `clean` takes the names of its stages ({}) or `--all`. Artifacts of stages no longer \
+             in the pipeline go with `iamm-pipe gc`",
+            unknown.join(", "),
+            ws.pipeline.file.display(),
+            ws.pipeline.list_all()
+        );
+    }
+    let selected = select_all(ws, stages)?;
     let _lock = StoreLock::exclusive(&ws.store.root, "clean")?;
+    // Alone in the store: a half-removed folder from a killed `clean` goes too.
+    ws.store.sweep_temporaries(true);
     let names: Vec<String> = if all { ws.store.stages_on_disk() } else { selected };
     for name in names {
         let n = ws.store.all(&name).len();

@@ -22,6 +22,8 @@ use anyhow::{Context, Result, bail};
 
 /// How long a waiting command sleeps between two tries.
 pub const POLL: Duration = Duration::from_millis(200);
+/// What a run that holds the store exclusively for a moment says it does.
+const SWEEPING: &str = ", sweeping leftovers";
 /// File name prefix of stage locks inside `artifacts/<stage>/`.
 pub const STAGE_LOCK_PREFIX: &str = ".lock-";
 
@@ -33,24 +35,27 @@ pub struct StoreLock {
 
 impl StoreLock {
     /// Shared, for a run: waits while `gc`, `clean` or `verify` hold the store, unless `wait`
-    /// is false.
-    pub fn shared(artifacts: &Path, wait: bool) -> Result<StoreLock> {
+    /// is false. A run that finds no other command in the store holds it exclusively for a
+    /// moment first and calls `sweep`: with nobody else writing, every temporary folder is a
+    /// leftover of an interrupted run.
+    pub fn shared(artifacts: &Path, wait: bool, sweep: impl FnOnce()) -> Result<StoreLock> {
         let (mut file, path) = open(artifacts, ".lock")?;
+        if file.try_lock().is_ok() {
+            claim(&mut file, &path, SWEEPING)?;
+            sweep();
+            release(&mut file);
+            // Not atomic: a `gc` may take the store in between, and this run then waits for it.
+            file.lock_shared().with_context(|| format!("cannot lock {}", path.display()))?;
+            return Ok(StoreLock { file, exclusive: false });
+        }
         let mut announced = false;
         loop {
             match file.try_lock_shared() {
-                Ok(()) => {
-                    // Nobody holds it exclusively now: a name in it is that of a dead holder.
-                    let previous = read_holder(&mut file);
-                    if !previous.is_empty() {
-                        eprintln!("note: taking over a stale lock left by {previous} ({})", path.display());
-                        release(&mut file);
-                    }
-                    return Ok(StoreLock { file, exclusive: false });
-                }
+                Ok(()) => return Ok(StoreLock { file, exclusive: false }),
                 Err(TryLockError::WouldBlock) => {
                     let holder = read_holder(&mut file);
-                    if !wait {
+                    // A run sweeping leftovers holds the store for milliseconds: worth a wait.
+                    if !wait && !holder.ends_with(SWEEPING) {
                         bail!(
                             "another iamm-pipe command ({holder}) is working in {}; wait for it to finish, or stop it \
                              (the lock is released when it exits)",
@@ -88,7 +93,7 @@ impl StoreLock {
                 Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
             }
         }
-        claim(&mut file, &path)?;
+        claim(&mut file, &path, "")?;
         Ok(StoreLock { file, exclusive: true })
     }
 }
@@ -120,7 +125,7 @@ impl StageLock {
         let (mut file, path) = open(stage_dir, &format!("{STAGE_LOCK_PREFIX}{key}"))?;
         match file.try_lock() {
             Ok(()) => {
-                claim(&mut file, &path)?;
+                claim(&mut file, &path, "")?;
                 Ok(Attempt::Got(StageLock { file }))
             }
             Err(TryLockError::WouldBlock) => {
@@ -152,15 +157,16 @@ fn open(dir: &Path, name: &str) -> Result<(File, PathBuf)> {
     Ok((file, path))
 }
 
-/// Writes this process into a lock just taken, after saying so if a dead holder left its name.
-fn claim(file: &mut File, path: &Path) -> Result<()> {
+/// Writes this process (and `doing`) into a lock just taken, after saying so if a dead holder
+/// left its name.
+fn claim(file: &mut File, path: &Path, doing: &str) -> Result<()> {
     let previous = read_holder(file);
     if !previous.is_empty() {
         eprintln!("note: taking over a stale lock left by {previous} ({})", path.display());
     }
     file.set_len(0)?;
     file.rewind()?;
-    write!(file, "pid {} since unix time {}", std::process::id(), unix_now_ms() / 1000)?;
+    write!(file, "pid {} since unix time {}{doing}", std::process::id(), unix_now_ms() / 1000)?;
     file.flush()?;
     Ok(())
 }

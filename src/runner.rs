@@ -82,7 +82,9 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
         return Ok(());
     }
 
-    let _store_lock = StoreLock::shared(ws.artifacts_dir(), opts.wait)?;
+    let _store_lock = StoreLock::shared(ws.artifacts_dir(), opts.wait, || {
+        ws.store.sweep_temporaries(true);
+    })?;
     let progress = Progress::new(opts.progress, opts.progress_every);
     let machine = Machine::detect(opts.cores);
     let jobs = if opts.jobs == 0 { machine.cores } else { opts.jobs };
@@ -149,79 +151,52 @@ impl Scheduler<'_> {
         let w = self.width;
         let index: HashMap<&str, usize> = plan.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
         let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().map(|d| index[d.as_str()]).collect()).collect();
-        let mut state = vec![State::Pending; plan.len()];
+        let mut board = Board { run: self, plan, forced, state: vec![State::Pending; plan.len()], failures: Vec::new(), stop: false, ran: 0, cached: 0 };
         // Whether a stage's wait was announced (once per stage).
         let mut announced = vec![false; plan.len()];
-        let mut failures: Vec<String> = Vec::new();
-        let (mut ran, mut cached) = (0, 0);
         let mut pool = Pool::new(self.machine, self.jobs);
         // One at a time: in plan order, and no start/waiting lines (the output of earlier versions).
         let sequential = self.jobs == 1;
         let (tx, rx) = mpsc::channel::<(usize, Result<Artifact>)>();
         std::thread::scope(|scope| {
-            let mut stop = false;
-            let mut fail = |i: usize, e: anyhow::Error, state: &mut Vec<State>, stop: &mut bool| {
-                state[i] = State::Failed;
-                self.say(format!("  failed  {:<w$} {}", plan[i].name, first_line(&e)));
-                failures.push(format!("stage `{}` failed: {e:#}", plan[i].name));
-                *stop |= !self.opts.keep_going;
-            };
-            let done = |i: usize, a: Artifact, state: &mut Vec<State>| -> Result<()> {
-                self.store.set_current(&plan[i].name, &plan[i].key)?;
-                self.store.mark_used(&a);
-                state[i] = State::Done(Arc::new(a));
-                Ok(())
-            };
             loop {
                 let mut lock_wait = false;
                 for i in 0..plan.len() {
-                    if stop {
+                    if board.stop {
                         break;
                     }
-                    if !matches!(state[i], State::Pending) {
+                    if !matches!(board.state[i], State::Pending) {
                         continue;
                     }
-                    if deps[i].iter().any(|&d| matches!(state[d], State::Failed | State::Skipped)) {
-                        state[i] = State::Skipped;
+                    if deps[i].iter().any(|&d| matches!(board.state[d], State::Failed | State::Skipped)) {
+                        board.state[i] = State::Skipped;
                         continue;
                     }
-                    if !deps[i].iter().all(|&d| matches!(state[d], State::Done(_))) {
+                    if !deps[i].iter().all(|&d| matches!(board.state[d], State::Done(_))) {
                         if sequential {
                             break;
                         }
+                        continue;
+                    }
+                    if board.settle_from_cache(i, true) {
                         continue;
                     }
                     let p = &plan[i];
-                    match self.reusable(p, forced[i], true) {
-                        Err(e) => {
-                            fail(i, e, &mut state, &mut stop);
-                            continue;
-                        }
-                        Ok(Some(a)) => {
-                            self.say_cached(p, &a);
-                            cached += 1;
-                            if let Err(e) = done(i, a, &mut state) {
-                                fail(i, e, &mut state, &mut stop);
-                            }
-                            continue;
-                        }
-                        Ok(None) => {}
-                    }
                     let grant = self.machine.grant(p.kind.resources(&p.params));
                     if let Some(why) = pool.blocked(&grant) {
-                        if !sequential && !announced[i] {
-                            self.say(format!("  waiting {}: {why}", p.name));
-                            announced[i] = true;
-                        }
                         if sequential {
                             break;
+                        }
+                        if !announced[i] {
+                            self.say(format!("  waiting {}: {why}", p.name));
+                            announced[i] = true;
                         }
                         continue;
                     }
                     // A cached stage never waits for a lock: only one that must be built takes it.
                     let lock = match StageLock::try_acquire(&self.store.root.join(&p.name), &p.key) {
                         Err(e) => {
-                            fail(i, e, &mut state, &mut stop);
+                            board.fail(i, e);
                             continue;
                         }
                         Ok(Attempt::Held(holder)) if !self.opts.wait => {
@@ -229,7 +204,7 @@ impl Scheduler<'_> {
                                 "another iamm-pipe command ({holder}) is building it; wait for it to finish, or run \
                                  without --no-wait to wait"
                             );
-                            fail(i, e, &mut state, &mut stop);
+                            board.fail(i, e);
                             continue;
                         }
                         Ok(Attempt::Held(holder)) => {
@@ -246,31 +221,18 @@ impl Scheduler<'_> {
                         Ok(Attempt::Got(lock)) => lock,
                     };
                     // Another run may have published it meanwhile.
-                    match self.reusable(p, forced[i], false) {
-                        Err(e) => {
-                            fail(i, e, &mut state, &mut stop);
-                            continue;
-                        }
-                        Ok(Some(a)) => {
-                            drop(lock);
-                            self.say_cached(p, &a);
-                            cached += 1;
-                            if let Err(e) = done(i, a, &mut state) {
-                                fail(i, e, &mut state, &mut stop);
-                            }
-                            continue;
-                        }
-                        Ok(None) => {}
+                    if board.settle_from_cache(i, false) {
+                        continue;
                     }
                     self.store.sweep_key(&p.name, &p.key);
                     pool.take(&p.name, grant);
-                    state[i] = State::Running;
+                    board.state[i] = State::Running;
                     if !sequential {
                         self.say(format!("  start   {:<w$} {}", p.name, describe(&grant)));
                     }
                     let upstream: Vec<(String, Arc<Artifact>)> = deps[i]
                         .iter()
-                        .map(|&d| match &state[d] {
+                        .map(|&d| match &board.state[d] {
                             State::Done(a) => (plan[d].name.clone(), a.clone()),
                             _ => unreachable!("started only when every dep is done"),
                         })
@@ -292,17 +254,12 @@ impl Scheduler<'_> {
                     Ok((i, result)) => {
                         pool.give_back(&plan[i].name);
                         let finished = result.and_then(|a| {
-                            self.say(format!(
-                                "  ran     {:<w$} {:>7.2}s  {}",
-                                plan[i].name,
-                                a.manifest.wall_time_s,
-                                a.manifest.summary
-                            ));
-                            done(i, a, &mut state)
+                            self.say(format!("  ran     {:<w$} {:>7.2}s  {}", plan[i].name, a.manifest.wall_time_s, a.manifest.summary));
+                            board.done(i, a)
                         });
                         match finished {
-                            Ok(()) => ran += 1,
-                            Err(e) => fail(i, e, &mut state, &mut stop),
+                            Ok(()) => board.ran += 1,
+                            Err(e) => board.fail(i, e),
                         }
                         self.memo.save();
                     }
@@ -311,11 +268,11 @@ impl Scheduler<'_> {
                 }
             }
         });
-        if failures.is_empty() {
-            return Ok((ran, cached));
+        if board.failures.is_empty() {
+            return Ok((board.ran, board.cached));
         }
-        let not_run = state.iter().filter(|s| matches!(s, State::Pending | State::Skipped)).count();
-        let mut message = failures.join("\n");
+        let not_run = board.state.iter().filter(|s| matches!(s, State::Pending | State::Skipped)).count();
+        let mut message = board.failures.join("\n");
         if not_run > 0 {
             message += &format!(
                 "\n{not_run} stage(s) did not run{}",
@@ -332,6 +289,55 @@ impl Scheduler<'_> {
             lines.push(format!("          {:<w$} ({note}; reused)", ""));
         }
         self.say(lines.join("\n"));
+    }
+}
+
+/// Where each stage of one run stands.
+struct Board<'a> {
+    run: &'a Scheduler<'a>,
+    plan: &'a [PlannedStage],
+    forced: &'a [bool],
+    state: Vec<State>,
+    failures: Vec<String>,
+    /// No new stage starts (a failure, without `--keep-going`).
+    stop: bool,
+    ran: usize,
+    cached: usize,
+}
+
+impl Board<'_> {
+    fn fail(&mut self, i: usize, e: anyhow::Error) {
+        self.state[i] = State::Failed;
+        self.run.say(format!("  failed  {:<w$} {}", self.plan[i].name, first_line(&e), w = self.run.width));
+        self.failures.push(format!("stage `{}` failed: {e:#}", self.plan[i].name));
+        self.stop |= !self.run.opts.keep_going;
+    }
+
+    /// Records a stage's artifact, published or reused, as the one the pipeline uses now.
+    fn done(&mut self, i: usize, a: Artifact) -> Result<()> {
+        let p = &self.plan[i];
+        self.run.store.set_current(&p.name, &p.key)?;
+        self.run.store.mark_used(&a);
+        self.state[i] = State::Done(Arc::new(a));
+        Ok(())
+    }
+
+    /// Settles stage `i` from the cache if it can (reused, or failed on a damaged artifact
+    /// with `--no-rebuild`); false when it must be built.
+    fn settle_from_cache(&mut self, i: usize, say_damage: bool) -> bool {
+        let p = &self.plan[i];
+        match self.run.reusable(p, self.forced[i], say_damage) {
+            Ok(None) => return false,
+            Ok(Some(a)) => {
+                self.run.say_cached(p, &a);
+                self.cached += 1;
+                if let Err(e) = self.done(i, a) {
+                    self.fail(i, e);
+                }
+            }
+            Err(e) => self.fail(i, e),
+        }
+        true
     }
 }
 

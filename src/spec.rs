@@ -327,7 +327,7 @@ impl Pipeline {
     }
 
     /// Every stage, a matrix as its pattern and member count.
-    fn list_all(&self) -> String {
+    pub fn list_all(&self) -> String {
         self.bases
             .keys()
             .map(|b| match self.axes.get(b).filter(|a| !a.is_empty()) {

@@ -8,35 +8,7 @@ mod common;
 use common::{Ws, rows};
 use serde_json::Value;
 
-/// The demo corpus with two seeds of two variants, quick trainings (4 updates).
-const MATRIX: &str = r#"stages:
-  ingest:
-    params: {source: demo/ed}
-  comet:
-    deps: [ingest]
-    params: {model: demo/comet/tiny-bart}
-  tokenize:
-    deps: [ingest, comet]
-    params: {vectors: demo/vectors/demo-vectors.16d.txt}
-  train:
-    deps: [tokenize]
-    matrix: {variant: [full, wo_ea], seed: [1, 2]}
-    params: {dim: 16, max_steps: 4, warmup: 4, eval_every: 4, eval_after: 0, checkpoint_every: 4}
-  evaluate:
-    deps: [tokenize, train]
-  analysis:
-    deps: [tokenize, "train[variant=full]"]
-    params: {lexicon: demo/lexicons/demo-emotion-intensity.txt}
-  human_eval:
-    deps: ["evaluate[variant=*]"]
-    params: {proposed: "evaluate[variant=full]", baseline: "evaluate[variant=wo_ea]", sample: 10}
-  report:
-    deps: ["evaluate[*]"]
-profiles:
-  paper:
-    train:
-      matrix: {seed: [1, 2, 3]}
-"#;
+const MATRIX: &str = include_str!("matrix-pipeline.yaml");
 
 fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap_or_else(|| panic!("no {name} in {status}"))
@@ -101,7 +73,7 @@ fn members_are_named_wired_cached_and_addressed_by_p() {
     }
 
     let err = ws.fails(&["run", "-p", "train.seed=7"]);
-    assert!(err.contains("`seed` is a matrix axis of `train`") && err.contains("pipeline.yaml:12"), "{err}");
+    assert!(err.contains("`seed` is a matrix axis of `train`") && err.contains("pipeline.yaml:14"), "{err}");
     let err = ws.fails(&["run", "-p", "ingest*.punkt=x"]);
     assert!(err.contains("`ingest*` matches ingest (ingest), and no stage among them has a param `punkt`"), "{err}");
     assert!(err.contains("stage kinds with `punkt`: comet, tokenize, evaluate"), "{err}");
@@ -112,17 +84,17 @@ fn members_are_named_wired_cached_and_addressed_by_p() {
 #[test]
 fn bad_matrices_and_selectors_are_errors_with_file_and_line() {
     let cases = [
-        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {colour: [red]}", "pipeline.yaml:12: stage `train`, matrix: `colour` is not a param"),
-        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {seed: []}", "pipeline.yaml:12: stage `train`, matrix axis `seed` is an empty list"),
+        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {colour: [red]}", "pipeline.yaml:14: stage `train`, matrix: `colour` is not a param"),
+        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {seed: []}", "pipeline.yaml:14: stage `train`, matrix axis `seed` is an empty list"),
         ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {seed: [1, 2, 1]}", "matrix axis `seed` lists `1` twice"),
-        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {variant: [full, best]}", "pipeline.yaml:12: stage `train`, matrix axis `variant`: expected one of full"),
-        ("params: {dim: 16,", "params: {seed: 3, dim: 16,", "pipeline.yaml:12: stage `train`: param `seed` is named twice"),
-        (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "train[colour=red]"]"#, "pipeline.yaml:17: stage `analysis`, key `deps`: `train[colour=red]`: `train` has no axis `colour`; its axes: seed, variant"),
+        ("matrix: {variant: [full, wo_ea], seed: [1, 2]}", "matrix: {variant: [full, best]}", "pipeline.yaml:14: stage `train`, matrix axis `variant`: expected one of full"),
+        ("params: {dim: 16,", "params: {seed: 3, dim: 16,", "pipeline.yaml:14: stage `train`: param `seed` is named twice"),
+        (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "train[colour=red]"]"#, "pipeline.yaml:19: stage `analysis`, key `deps`: `train[colour=red]`: `train` has no axis `colour`; its axes: seed, variant"),
         (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "train[variant=best]"]"#, "`variant=best`: the values of `train`'s axis `variant` are full, wo_ea"),
-        (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "train[variant]"]"#, "pipeline.yaml:17: stage `analysis`, key `deps`: `train[variant]` is not a stage name or selector"),
+        (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "train[variant]"]"#, "pipeline.yaml:19: stage `analysis`, key `deps`: `train[variant]` is not a stage name or selector"),
         (r#"deps: [tokenize, "train[variant=full]"]"#, r#"deps: [tokenize, "tokenize[seed=1]"]"#, "`tokenize` has no matrix"),
-        ("matrix: {seed: [1, 2, 3]}", "matrix: {seed: [1, 2, 3], epochs: [1]}", "pipeline.yaml:27: stage `train`, matrix: `epochs` is not a param"),
-        ("matrix: {seed: [1, 2, 3]}", "matrix: [1, 2, 3]", "pipeline.yaml:27: profile `paper`, stage `train`, key `matrix`: expected a mapping"),
+        ("matrix: {seed: [1, 2, 3]}", "matrix: {seed: [1, 2, 3], epochs: [1]}", "pipeline.yaml:29: stage `train`, matrix: `epochs` is not a param"),
+        ("matrix: {seed: [1, 2, 3]}", "matrix: [1, 2, 3]", "pipeline.yaml:29: profile `paper`, stage `train`, key `matrix`: expected a mapping"),
     ];
     for (from, to, want) in cases {
         assert!(MATRIX.contains(from), "{from}");
@@ -136,7 +108,7 @@ fn bad_matrices_and_selectors_are_errors_with_file_and_line() {
         "  train_b:\n    uses: train\n    deps: [tokenize]\n    matrix: {seed: [1, 3]}\n  evaluate:\n    deps: [tokenize, train, train_b]",
     ));
     let err = ws.fails(&["dag"]);
-    assert!(err.contains("pipeline.yaml:19: stage `evaluate`: deps `train` and `train_b` both pass on axis `seed`, with different values (1, 2 vs 1, 3)"), "{err}");
+    assert!(err.contains("pipeline.yaml:21: stage `evaluate`: deps `train` and `train_b` both pass on axis `seed`, with different values (1, 2 vs 1, 3)"), "{err}");
 }
 
 #[test]

@@ -146,47 +146,35 @@ fn a_second_run_of_the_same_stage_waits_then_reports_it_cached() {
     assert_eq!(ws.artifacts("train").len(), 1);
 }
 
-const FAILING: &str = "stages:
-  ingest:
-    params: {source: demo/ed}
-  tokenize:
-    deps: [ingest]
-    params: {vectors: demo/vectors/demo-vectors.16d.txt}
-  train_ok:
-    uses: train
-    deps: [tokenize]
-    params: {variant: wo_ia, dim: 16, max_steps: 40, warmup: 40, eval_every: 20, eval_after: 0, checkpoint_every: 20}
-  train_bad:
-    uses: train
-    deps: [tokenize]
-    params: {variant: wo_ia, dim: 20, max_steps: 40, warmup: 40, eval_every: 20, eval_after: 0, checkpoint_every: 20}
-  evaluate_ok:
-    uses: evaluate
-    deps: [tokenize, train_ok]
-  evaluate_bad:
-    uses: evaluate
-    deps: [tokenize, train_bad]
-";
+/// `train[dim=20]` fails at once (the vectors are 16-d) while `train[dim=16]` trains 40 updates.
+fn failing() -> String {
+    let matrix = common::SMALL.replace(
+        "params: {variant: wo_ia, dim: 16, max_steps: 4,",
+        "matrix: {dim: [16, 20]}\n    params: {variant: wo_ia, max_steps: 40,",
+    );
+    assert_ne!(matrix, common::SMALL);
+    format!("{matrix}  evaluate:\n    deps: [tokenize, train]\n")
+}
 
 #[test]
 fn a_failure_stops_new_work_lets_siblings_finish_and_keep_going_runs_the_rest() {
-    let ws = Ws::new(FAILING);
+    let ws = Ws::new(&failing());
     let out = ws.run(&["--threads", "4", "run", "-j", "2"]);
     assert_eq!(out.status.code(), Some(2));
     let (text, err) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(text.contains("  failed  train_bad"), "{text}");
-    assert!(text.contains("  ran     train_ok"), "the running sibling finishes: {text}");
-    assert!(err.contains("stage `train_bad` failed: the word vectors are 16-d but the model is 20-d"), "{err}");
+    assert!(text.contains("  failed  train[dim=20]"), "{text}");
+    assert!(text.contains("  ran     train[dim=16]"), "the running sibling finishes: {text}");
+    assert!(err.contains("stage `train[dim=20]` failed: the word vectors are 16-d but the model is 20-d"), "{err}");
     assert!(err.contains("2 stage(s) did not run; --keep-going runs every stage that does not depend on a failure"), "{err}");
-    assert!(ws.artifacts("train_bad").is_empty(), "no artifact");
-    assert!(ws.artifacts("evaluate_ok").is_empty(), "no new work after a failure");
+    assert!(ws.artifacts("train[dim=20]").is_empty(), "no artifact");
+    assert!(ws.artifacts("evaluate[dim=16]").is_empty(), "no new work after a failure");
 
     let out = ws.run(&["--threads", "4", "run", "-j", "2", "--keep-going"]);
     assert_eq!(out.status.code(), Some(2));
     let (text, err) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(text.contains("  cached  train_ok") && text.contains("  ran     evaluate_ok"), "{text}");
-    assert!(err.contains("stage `train_bad` failed:") && err.contains("1 stage(s) did not run (they depend on a failed stage)"), "{err}");
-    assert!(ws.artifacts("evaluate_bad").is_empty());
-    let temporary = std::fs::read_dir(ws.path("artifacts/train_bad")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"));
+    assert!(text.contains("  cached  train[dim=16]") && text.contains("  ran     evaluate[dim=16]"), "{text}");
+    assert!(err.contains("stage `train[dim=20]` failed:") && err.contains("1 stage(s) did not run (they depend on a failed stage)"), "{err}");
+    assert!(ws.artifacts("evaluate[dim=20]").is_empty());
+    let temporary = std::fs::read_dir(ws.path("artifacts/train[dim=20]")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"));
     assert!(!temporary, "a failed stage leaves no half artifact");
 }
