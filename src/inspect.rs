@@ -19,7 +19,7 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
         let (state, key, reasons, dir) = match p {
             Err(e) => ("blocked", Value::Null, vec![format!("{e:#}")], Value::Null),
             Ok(p) => match ws.store.load(name, &p.key) {
-                Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
+                Some(a) => match ws.store.check(&a, &ws.memo, false) {
                     // Fresh; a tuning param that differs from the run that made it is noted.
                     problems if problems.is_empty() => (
                         "fresh",
@@ -112,7 +112,7 @@ fn artifact_for(ws: &mut Workspace, stage: &str, key: Option<&str>) -> Result<(A
 }
 
 fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
-    let problems = ws.store.check(a, &mut ws.memo, false);
+    let problems = ws.store.check(a, &ws.memo, false);
     ws.memo.save();
     if !problems.is_empty() {
         eprintln!(
@@ -124,6 +124,7 @@ fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
 }
 
 pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Result<()> {
+    let stage = &ws.pipeline.select_one(stage)?;
     let key = planned_key(ws, stage)?;
     let work = if as_json { None } else { unpublished_work(ws, stage, key.as_deref()) };
     if let Some(dir) = &work {

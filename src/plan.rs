@@ -119,7 +119,7 @@ pub fn describe_failures(errors: &[&anyhow::Error]) -> String {
 
 /// Plans `order` (which must be dependency-ordered). A stage that cannot be planned gets
 /// its error, and so does everything downstream of it.
-pub fn plan(pipeline: &Pipeline, order: &[String], memo: &mut HashMemo) -> IndexMap<String, Result<PlannedStage>> {
+pub fn plan(pipeline: &Pipeline, order: &[String], memo: &HashMemo) -> IndexMap<String, Result<PlannedStage>> {
     let mut planned: IndexMap<String, Result<PlannedStage>> = IndexMap::new();
     for name in order {
         let result = plan_one(pipeline, name, &planned, memo);
@@ -133,7 +133,7 @@ fn plan_one(
     pipeline: &Pipeline,
     name: &str,
     planned: &IndexMap<String, Result<PlannedStage>>,
-    memo: &mut HashMemo,
+    memo: &HashMemo,
 ) -> Result<PlannedStage> {
     let decl = &pipeline.stages[name];
     let at = format!("{}:{}", pipeline.file.display(), decl.line);

@@ -11,6 +11,7 @@ use crate::kinds::Code;
 use crate::needs::{self, DepKind, Need};
 use crate::params::Params;
 use crate::progress::{Progress, StageBar};
+use crate::schedule::Resources;
 use crate::store::Artifact;
 
 pub trait StageKind: Sync {
@@ -25,6 +26,10 @@ pub trait StageKind: Sync {
     /// What the stage needs among its deps, checked at plan time (see `needs.rs`).
     fn needs(&self) -> &'static [Need] {
         &[]
+    }
+    /// What a run of it holds, for `run -j` (see `schedule.rs`); default: one thread.
+    fn resources(&self, _params: &Params) -> Resources {
+        Resources::default()
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput>;
 }

@@ -149,7 +149,7 @@ fn each_stage_has_a_current_link_to_what_the_last_run_used() {
     assert_eq!(ws.artifacts("tokenize").len(), 2);
     assert!(ws.ok(&["verify", "tokenize"]).contains("verify: 2 artifact(s) intact"));
     ws.ok(&["run", "tokenize", "-p", "tokenize.vocab_splits=[train]"]);
-    let gc = ws.ok(&["gc"]);
+    let gc = ws.ok(&["gc", "--all-unused"]);
     assert!(gc.contains(&format!("removed tokenize/{}", second.display())), "{gc}");
     assert!(std::fs::symlink_metadata(&link).is_err(), "no link left dangling");
     ws.ok(&["run", "tokenize"]);

@@ -19,6 +19,8 @@ use iamm_decode::associations::{Association, Loc, direction_name};
 use iamm_train::device::DeviceParams;
 use serde_json::json;
 
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::Code;
 use super::model_io::TEST_SET;
 use crate::needs::Need;
@@ -51,6 +53,9 @@ impl StageKind for Analysis {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::ANALYSIS
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 4096)
     }
     fn needs(&self) -> &'static [Need] {
         &[MODEL, TEST_SET]

@@ -12,6 +12,8 @@ use iamm_text::{PunktParams, Tokenizer};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::shards::ShardStore;
 use crate::needs::Need;
 use super::Code;
@@ -34,6 +36,10 @@ impl StageKind for Comet {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::COMET
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        let threads = p.values().get("threads").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+        Resources { gpu: p.str("provider").is_ok_and(|d| d == "cuda"), ..Resources::cpu(threads, 2048) }
     }
     fn needs(&self) -> &'static [Need] {
         &[DIALOGUES]

@@ -22,6 +22,8 @@ use iamm_train::{Example, collate};
 use serde_json::{Value, json};
 
 use super::model_io::{TEST_SET, load_trained, vocab_words};
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
@@ -52,6 +54,9 @@ impl StageKind for Evaluate {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::EVALUATE
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 4096)
     }
     fn needs(&self) -> &'static [Need] {
         &[MODEL, TEST_SET]

@@ -2,6 +2,8 @@ use anyhow::Result;
 use iamm_ingest::{IngestParams, SourceKind};
 use serde_json::json;
 
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::Code;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
@@ -19,6 +21,9 @@ impl StageKind for Ingest {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::INGEST
+    }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 512)
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {

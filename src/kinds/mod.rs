@@ -2,6 +2,7 @@
 
 mod analysis;
 mod comet;
+mod compute;
 mod evaluate;
 mod human_eval;
 mod ingest;

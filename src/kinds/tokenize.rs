@@ -4,6 +4,8 @@ use iamm_text::{PunktParams, Tokenizer};
 use iamm_tokenize::{SplitExamples, TokenizeParams};
 use serde_json::json;
 
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
@@ -25,6 +27,9 @@ impl StageKind for Tokenize {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TOKENIZE
+    }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 1024)
     }
     fn needs(&self) -> &'static [Need] {
         &[DIALOGUES, KNOWLEDGE]

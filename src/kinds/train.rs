@@ -11,6 +11,8 @@ use iamm_train::training::{Curve, Event, LiveCurve, TrainParams, Trainer, Vector
 use serde_json::json;
 
 use super::model_input::{candle_error, check_lengths};
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use crate::progress::StageBar;
 use super::Code;
@@ -32,6 +34,9 @@ impl StageKind for Train {
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TRAIN
+    }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 3072)
     }
     fn needs(&self) -> &'static [Need] {
         &[TOKENIZED]
