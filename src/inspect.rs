@@ -74,10 +74,14 @@ pub fn dag(ws: &Workspace, dot: bool) {
         println!("}}");
         return;
     }
-    for name in p.topo_order() {
+    // Member names are long: one column for all of them.
+    let order = p.topo_order();
+    let width = order.iter().map(String::len).max().unwrap_or(0).max(12);
+    let kind_width = p.stages.values().map(|s| s.kind.kind().len()).max().unwrap_or(0);
+    for name in order {
         let s = &p.stages[&name];
         let deps = if s.deps.is_empty() { "(source)".to_string() } else { format!("<- {}", s.deps.join(", ")) };
-        println!("{name:<12} uses {:<10} {deps}", s.kind.kind());
+        println!("{name:<width$} uses {:<kind_width$} {deps}", s.kind.kind());
     }
 }
 
