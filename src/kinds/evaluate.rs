@@ -83,14 +83,16 @@ static PARAMS: &[ParamSpec] = &[
         name: "seed",
         ty: ParamType::Int { min: 0, max: i64::MAX },
         default: Some("0"),
-        help: "seeds sampling and the bootstrap resamples",
+        help: "seeds sampling (decoding: sample)",
         role: Role::Key,
     },
     ParamSpec {
         name: "bootstrap",
         ty: ParamType::Int { min: 0, max: 1_000_000 },
         default: Some("1000"),
-        help: "bootstrap resamples of the test examples for the 95% intervals of Acc (example-level) and Dist-n; 0 = none",
+        help: "0 = no 95% intervals; any other value computes them, without resampling: Acc's is Student's t over the \
+               test batches (Acc is a mean of batch accuracies), Dist-n's a jackknife over responses with its \
+               higher-order excess removed (resampling with replacement repeats responses and lowers Dist-n)",
         role: Role::Key,
     },
     ParamSpec {
@@ -118,7 +120,7 @@ impl StageKind for Evaluate {
     }
     fn about(&self) -> &'static str {
         "scores and decodes the test set with a train stage's model; Acc, PPL, Dist-n as the reference computes \
-         them, BLEU, confusion matrix, bootstrap intervals"
+         them, BLEU, confusion matrix, 95% intervals"
     }
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
@@ -222,8 +224,7 @@ impl StageKind for Evaluate {
 
         let metric_opts = MetricOptions {
             strip_greedy_quirk: p.bool("strip_greedy_quirk")?,
-            bootstrap: p.int("bootstrap")? as usize,
-            seed: p.int("seed")? as u64,
+            intervals: p.int("bootstrap")? > 0,
             level: 0.95,
         };
         let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
