@@ -29,7 +29,8 @@ const LARGEST_BLOCK: usize = 10;
 
 /// The distinct-n ratio of a corpus with its interval for the expected ratio of a corpus of as
 /// many units from the same population: the delete-one-unit jackknife variance less its
-/// higher-order excess, with Satterthwaite's degrees of freedom (the crate docs derive both).
+/// higher-order excess (shrunk by its noise), with Satterthwaite's degrees of freedom (the
+/// crate docs derive both).
 /// A unit is a response (`units: None`) or a group of them (`units[i]` = response `i`'s unit,
 /// such as its conversation) drawn together. The interval is cut to [0, 1]. `None` below two
 /// units.
@@ -63,12 +64,17 @@ pub fn distinct_interval(grams: &Ngrams, units: Option<&[u32]>, level: f64) -> O
             .filter(|(set, _)| (2..=LARGEST_BLOCK).contains(&set.len()))
             .map(|(set, m)| (set.len(), (m * m) as f64 / t2))
     };
-    let excess: f64 = blocks().map(|(size, d2)| if size % 2 == 0 { d2 } else { -d2 }).sum();
-    let var = (jackknife - excess).max(0.0);
+    // The excess is not negative (the jackknife overstates), and each term's sign is a parity:
+    // its noise is Σ m_B⁴ / T⁴. It is subtracted in proportion to how well it is measured
+    // (the positive-part James-Stein factor): in full where it stands out of its noise, not at
+    // all, leaving the conservative jackknife, where it does not.
+    let excess = blocks().map(|(size, d2)| if size % 2 == 0 { d2 } else { -d2 }).sum::<f64>().max(0.0);
+    let noise = blocks().map(|(_, d2)| d2 * d2).sum::<f64>();
+    let weight = if excess > 0.0 { (1.0 - noise / (excess * excess)).max(0.0) } else { 0.0 };
+    let var = (jackknife - weight * excess).max(0.0);
     // Satterthwaite: the variance of the variance estimate from its independent parts.
     let term_mean = jackknife / count as f64;
-    let spread =
-        terms.iter().map(|t| (t - term_mean).powi(2)).sum::<f64>() + blocks().map(|(_, d2)| d2 * d2).sum::<f64>();
+    let spread = terms.iter().map(|t| (t - term_mean).powi(2)).sum::<f64>() + weight * weight * noise;
     let most = (count - 1) as f64;
     let df = if spread > 0.0 { (2.0 * var * var / spread).clamp(1.0, most) } else { most };
     let estimate = Estimate::new(grams.ratio(), var.sqrt(), df, level);
@@ -155,17 +161,30 @@ mod tests {
     use crate::ngrams::toks;
     use crate::resample::Stream;
 
+    /// The delete-one jackknife variance by brute force: the ratio recounted without each
+    /// response in turn.
+    fn brute_jackknife(grams: &Ngrams) -> f64 {
+        let n = grams.len();
+        let mut counter = crate::ngrams::DistinctCounter::new(grams.space());
+        let left_out: Vec<f64> =
+            (0..n).map(|i| grams.ratio_of(&(0..n).filter(|&j| j != i).collect::<Vec<_>>(), &mut counter)).collect();
+        let mean = left_out.iter().sum::<f64>() / n as f64;
+        (n - 1) as f64 / n as f64 * left_out.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+    }
+
     #[test]
     fn distinct_interval_by_hand() {
         // Unigrams of "a b" "a c" "d e" "f": 6 distinct of 7. Left out, the ratio is 5/5, 5/5,
-        // 4/5, 5/6 (each response takes its own words, "a" stays); "a" is the one n-gram of
-        // more than one response, in the set {0, 1}: an even set adds (1/7)² to the excess.
+        // 4/5, 5/6 (each response takes its own words, "a" stays). "a" is the one n-gram of more
+        // than one response: a block of 1 in {0, 1}, excess (1/7)², as large as its own noise,
+        // so none of it is subtracted.
         let grams = Ngrams::new(&toks(&["a b", "a c", "d e", "f"]), 1);
         let e = distinct_interval(&grams, None, 0.95).unwrap();
         let left_out = [1.0, 1.0, 0.8, 5.0 / 6.0];
         let mean = left_out.iter().sum::<f64>() / 4.0;
         let jackknife = 0.75 * left_out.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
-        assert!((e.se.powi(2) - (jackknife - 1.0 / 49.0)).abs() < 1e-15, "{e:?}");
+        assert!((jackknife - brute_jackknife(&grams)).abs() < 1e-15);
+        assert!((e.se.powi(2) - jackknife).abs() < 1e-15, "{e:?}");
         assert_eq!(e.value, 6.0 / 7.0);
         assert!((1.0..=3.0).contains(&e.df));
         // value ± t·se, cut to [0, 1] (with 4 responses, 1 degree of freedom: all of it).
@@ -175,6 +194,31 @@ mod tests {
         assert_eq!(distinct_interval(&grams, Some(&[7, 8, 9, 10]), 0.95), Some(e));
         assert_eq!(distinct_interval(&grams, Some(&[3, 3, 3, 3]), 0.95), None, "one unit");
         assert_eq!(distinct_interval(&Ngrams::new(&toks(&["a b"]), 1), None, 0.95), None);
+
+        // s1-s4 are each in exactly two responses (even sets: +1/T² each), t1 in three (an odd
+        // set: −1/T²), "all" in all twelve (too common to count): excess 3/T², noise 5/T⁴,
+        // weight 1 − 5/9 of it comes off the jackknife.
+        let lines = [
+            "s1 a all",
+            "s1 b b2 all",
+            "s2 c all",
+            "s2 d d2 d3 all",
+            "s3 e all",
+            "s3 f all",
+            "s4 g g2 all",
+            "s4 h all",
+            "t1 i all",
+            "t1 j j2 all",
+            "t1 k all",
+            "l l2 l3 l4 all",
+        ];
+        let grams = Ngrams::new(&toks(&lines), 1);
+        let t2 = (grams.total() as f64).powi(2);
+        let (excess, noise) = (4.0 / t2 - 1.0 / t2, 5.0 / (t2 * t2));
+        let weight = 1.0 - noise / (excess * excess);
+        let e = distinct_interval(&grams, None, 0.95).unwrap();
+        let expected = brute_jackknife(&grams) - weight * excess;
+        assert!(expected > 0.0 && (e.se.powi(2) - expected).abs() < 1e-15, "{e:?} {expected}");
     }
 
     #[test]

@@ -199,9 +199,7 @@ impl Paired for Accuracy {
     }
 
     fn resampled(&mut self, rng: &mut Stream) -> (f64, f64) {
-        let batches = self.batches_a[0].len();
-        self.draw.clear();
-        self.draw.extend((0..batches).map(|_| rng.below(batches)));
+        rng.resample(self.batches_a[0].len(), &mut self.draw);
         let draw = &self.draw;
         let side = |runs: &[Vec<f64>]| mean(runs.iter().map(|r| mean(draw.iter().map(|&j| r[j]))));
         (side(&self.batches_a), side(&self.batches_b))
@@ -244,9 +242,7 @@ impl Paired for Perplexity {
     }
 
     fn resampled(&mut self, rng: &mut Stream) -> (f64, f64) {
-        let n = self.examples();
-        self.draw.clear();
-        self.draw.extend((0..n).map(|_| rng.below(n)));
+        rng.resample(self.examples(), &mut self.draw);
         let draw = &self.draw;
         let side = |runs: &[Vec<f64>]| mean(runs.iter().map(|r| mean(draw.iter().map(|&i| r[i])).exp()));
         (side(&self.a), side(&self.b))
@@ -293,9 +289,7 @@ impl Paired for Distinct {
     }
 
     fn resampled(&mut self, rng: &mut Stream) -> (f64, f64) {
-        let n = self.examples();
-        self.draw.clear();
-        self.draw.extend((0..n).map(|_| rng.below(n)));
+        rng.resample(self.examples(), &mut self.draw);
         let (draw, counter) = (&self.draw, &mut self.counter);
         let mut side = |runs: &[Ngrams]| mean(runs.iter().map(|r| r.ratio_of(draw, counter)));
         (side(&self.a), side(&self.b))

@@ -52,6 +52,12 @@ impl Stream {
         (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// Fills `out` with `n` indices of `0..n` drawn uniformly with replacement.
+    pub fn resample(&mut self, n: usize, out: &mut Vec<usize>) {
+        out.clear();
+        out.extend((0..n).map(|_| self.below(n)));
+    }
+
     /// A fair coin.
     pub fn coin(&mut self) -> bool {
         self.0.next_u64() >> 63 == 1
@@ -71,8 +77,7 @@ impl Resampler {
 
     /// Fills `out` with `n` indices drawn uniformly with replacement.
     pub fn draw(&mut self, out: &mut Vec<usize>) {
-        out.clear();
-        out.extend((0..self.n).map(|_| self.stream.below(self.n)));
+        self.stream.resample(self.n, out);
     }
 }
 
