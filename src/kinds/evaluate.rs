@@ -47,7 +47,7 @@ impl StageKind for Evaluate {
     }
     fn about(&self) -> &'static str {
         "scores and decodes the test set with a train stage's model; Acc, PPL, Dist-n as the reference computes \
-         them, BLEU, confusion matrix, bootstrap intervals"
+         them, BLEU, confusion matrix, 95% intervals"
     }
     fn params(&self) -> &'static [ParamSpec] {
         StageParams::PARAMS
@@ -149,7 +149,7 @@ impl StageKind for Evaluate {
         let decode_s = started.elapsed().as_secs_f64();
         let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
-        let metric_opts = p.metrics.options(p.decode.seed);
+        let metric_opts = p.metrics.options();
         let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
         let confusion = iamm_evaluate::confusion(&responses);
         let labels: Vec<String> = EMOTIONS.iter().map(|e| e.to_string()).collect();

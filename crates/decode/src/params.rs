@@ -31,7 +31,7 @@ iamm_options::options! {
             "nucleus: the smallest set of tokens with this much probability; 1 = all (decoding: sample)";
         temperature: f32 [ParamType::Float { min: 0.0, max: 1000.0 }] = 1.0, Key,
             "sampling temperature, > 0 (decoding: sample)";
-        seed: u64 [ParamType::Int { min: 0, max: i64::MAX }] = 0, Key, "seeds sampling and the bootstrap resamples";
+        seed: u64 [ParamType::Int { min: 0, max: i64::MAX }] = 0, Key, "seeds sampling (decoding: sample)";
     }
 }
 

@@ -43,8 +43,8 @@ pub fn responses(rows: &[Response]) -> Result<RecordBatch, ArrowError> {
     ])
 }
 
-/// One row: every metric as a column (`examples` after `avg_len`; intervals null when no
-/// bootstrap ran).
+/// One row: every metric as a column (`examples` after `avg_len`; intervals null when not
+/// asked for).
 pub fn metrics(m: &Metrics) -> Result<RecordBatch, ArrowError> {
     let mut columns: Vec<(&str, ArrayRef)> = Vec::new();
     for (name, value) in m.values() {
