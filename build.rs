@@ -9,8 +9,10 @@ use std::path::Path;
 mod fingerprint;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let derived = fingerprint::derive(root).unwrap_or_else(|e| panic!("stage fingerprints: {e}"));
+    // Read when the script runs, not when it was compiled: a build script compiled in another
+    // checkout (a target folder copied from it) must fingerprint this one.
+    let root = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let derived = fingerprint::derive(&root).unwrap_or_else(|e| panic!("stage fingerprints: {e}"));
     println!("cargo:rerun-if-changed=src/kinds");
     println!("cargo:rerun-if-changed=build/fingerprint.rs");
     for rel in &derived.read {

@@ -9,13 +9,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, PartialEq)]
 struct MemoEntry {
-    #[serde(flatten)]
+    // Not flattened: serde's flatten cannot read back the i128 fields, which left every run
+    // with an empty memo (and so re-hashing every file).
     stamp: Stamp,
     hash: String,
 }
@@ -44,10 +46,22 @@ impl Stamp {
     }
 }
 
+/// The memo, shared by the threads of one run (`&self` everywhere) and by concurrent runs:
+/// each save merges this process's changes into what is on disk under an OS lock, so no
+/// entry another run wrote is lost. (An entry lost anyway, say in a crash, only costs
+/// hashing that file again.)
 pub struct HashMemo {
     file: PathBuf,
+    state: Mutex<MemoState>,
+}
+
+#[derive(Default)]
+struct MemoState {
     entries: BTreeMap<String, MemoEntry>,
-    dirty: bool,
+    /// Entries added or replaced since the last save...
+    changed: BTreeMap<String, MemoEntry>,
+    /// ...and folders whose entries were dropped (`forget_under`).
+    forgotten: Vec<String>,
 }
 
 /// Content hash and total size of one input.
@@ -59,16 +73,17 @@ pub struct Hashed {
 
 impl HashMemo {
     pub fn load(file: PathBuf) -> HashMemo {
-        // A missing or unreadable memo only costs re-hashing.
-        let entries = fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        HashMemo { file, entries, dirty: false }
+        let entries = read_entries(&file);
+        HashMemo { file, state: Mutex::new(MemoState { entries, ..MemoState::default() }) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemoState> {
+        // A panic elsewhere while holding the lock leaves the maps whole (each update is one insert).
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hashes a file, or a folder as the sorted list of its files' relative paths and hashes.
-    pub fn hash_path(&mut self, path: &Path) -> Result<Hashed> {
+    pub fn hash_path(&self, path: &Path) -> Result<Hashed> {
         let meta = fs::metadata(path)
             .with_context(|| format!("no such file or folder: {}", path.display()))?;
         if meta.is_file() {
@@ -96,48 +111,74 @@ impl HashMemo {
     }
 
     /// The content hash of one file, read only when its stamp changed since it was last hashed.
-    pub fn hash_file(&mut self, path: &Path, meta: &fs::Metadata) -> Result<Hashed> {
+    pub fn hash_file(&self, path: &Path, meta: &fs::Metadata) -> Result<Hashed> {
         let key = memo_key(path);
         let stamp = Stamp::of(meta);
-        if let Some(e) = self.entries.get(&key)
+        if let Some(e) = self.state().entries.get(&key)
             && e.stamp == stamp
         {
             return Ok(Hashed { hash: e.hash.clone(), bytes: stamp.size });
         }
+        // Read without holding the lock: other threads go on meanwhile.
         let hash = hash_file_content(path)?;
         self.remember(path, stamp, &hash);
         Ok(Hashed { hash, bytes: stamp.size })
     }
 
     /// Records a hash computed elsewhere (while publishing) for the file as `stat` saw it.
-    pub fn remember(&mut self, path: &Path, stamp: Stamp, hash: &str) {
-        self.entries.insert(memo_key(path), MemoEntry { stamp, hash: hash.to_string() });
-        self.dirty = true;
+    pub fn remember(&self, path: &Path, stamp: Stamp, hash: &str) {
+        let entry = MemoEntry { stamp, hash: hash.to_string() };
+        let key = memo_key(path);
+        let mut state = self.state();
+        state.entries.insert(key.clone(), entry.clone());
+        state.changed.insert(key, entry);
     }
 
     /// Forgets every file under `dir` (after it was deleted), so the memo does not grow forever.
-    pub fn forget_under(&mut self, dir: &Path) {
+    pub fn forget_under(&self, dir: &Path) {
         let prefix = format!("{}/", memo_key(dir));
-        let before = self.entries.len();
-        self.entries.retain(|k, _| !k.starts_with(&prefix));
-        self.dirty |= self.entries.len() != before;
+        let mut state = self.state();
+        state.entries.retain(|k, _| !k.starts_with(&prefix));
+        state.changed.retain(|k, _| !k.starts_with(&prefix));
+        state.forgotten.push(prefix);
     }
 
-    /// Writes the memo back (atomically) if anything was hashed.
-    pub fn save(&mut self) {
-        if !self.dirty {
+    /// Merges this process's changes into the memo file (atomically, under `.hash-memo.lock`,
+    /// an OS file lock that the kernel releases if the process dies).
+    pub fn save(&self) {
+        let mut state = self.state();
+        if state.changed.is_empty() && state.forgotten.is_empty() {
             return;
         }
+        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.file.with_extension("lock"));
+        let Ok(lock) = lock else { return };
+        if lock.lock().is_err() {
+            return;
+        }
+        let mut merged = read_entries(&self.file);
+        for prefix in &state.forgotten {
+            merged.retain(|k, _| !k.starts_with(prefix));
+        }
+        merged.extend(state.changed.iter().map(|(k, e)| (k.clone(), e.clone())));
         let tmp = self.file.with_extension(format!("tmp{}", std::process::id()));
-        let ok = serde_json::to_vec(&self.entries)
+        let ok = serde_json::to_vec(&merged)
             .ok()
             .and_then(|b| fs::write(&tmp, b).ok())
             .and_then(|_| fs::rename(&tmp, &self.file).ok());
         if ok.is_none() {
             let _ = fs::remove_file(&tmp);
         }
-        self.dirty = false;
+        let _ = lock.unlock();
+        // What other runs hashed meanwhile is known here too now.
+        state.entries = merged;
+        state.changed.clear();
+        state.forgotten.clear();
     }
+}
+
+/// The memo file's entries; a missing or unreadable memo only costs re-hashing.
+fn read_entries(file: &Path) -> BTreeMap<String, MemoEntry> {
+    fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 fn memo_key(path: &Path) -> String {
@@ -185,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a.csv");
         fs::write(&f, "hello").unwrap();
-        let mut memo = HashMemo::load(dir.path().join(".memo.json"));
+        let memo = HashMemo::load(dir.path().join(".memo.json"));
         let h1 = memo.hash_path(&f).unwrap().hash;
         std::thread::sleep(std::time::Duration::from_millis(10));
         fs::write(&f, "jello").unwrap();
@@ -196,11 +237,32 @@ mod tests {
         assert_eq!(memo.hash_path(&f).unwrap().hash, h2);
         let d1 = memo.hash_path(dir.path()).unwrap();
         memo.save();
-        let mut again = HashMemo::load(dir.path().join(".memo.json"));
+        let again = HashMemo::load(dir.path().join(".memo.json"));
         assert_eq!(again.hash_path(&f).unwrap().hash, h2);
         // The folder hash covers its files (hidden files such as the memo are not).
         fs::write(dir.path().join("b.csv"), "x").unwrap();
         assert_ne!(again.hash_path(dir.path()).unwrap().hash, d1.hash);
+    }
+
+    #[test]
+    fn two_runs_saving_the_memo_keep_each_others_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".memo.json");
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        let (first, second) = (HashMemo::load(file.clone()), HashMemo::load(file.clone()));
+        let ha = first.hash_path(&a).unwrap().hash;
+        second.hash_path(&b).unwrap();
+        first.save();
+        second.save();
+        let entries = read_entries(&file);
+        assert_eq!(entries.len(), 2, "neither save lost the other's entry");
+        assert_eq!(entries[&memo_key(&a)].hash, ha);
+        // A forgotten folder's entries go from the file too, whoever wrote them.
+        first.forget_under(dir.path());
+        first.save();
+        assert!(read_entries(&file).is_empty());
     }
 
     #[test]
@@ -210,7 +272,7 @@ mod tests {
         let f = dir.path().join("a.csv");
         fs::write(&f, "hello").unwrap();
         let mtime = fs::metadata(&f).unwrap().modified().unwrap();
-        let mut memo = HashMemo::load(dir.path().join(".memo.json"));
+        let memo = HashMemo::load(dir.path().join(".memo.json"));
         let h1 = memo.hash_path(&f).unwrap().hash;
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&f, "jello").unwrap();

@@ -3,10 +3,10 @@
 use anyhow::{Context, Result, bail};
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use iamm_options::Role;
 use serde_json::{Value, json};
 
 use crate::kinds;
-use crate::params::Role;
 use crate::plan::{explain_change, tuning_changes};
 use crate::store::{Artifact, read_parquet};
 use crate::workspace::Workspace;
@@ -19,7 +19,7 @@ pub fn status(ws: &mut Workspace, targets: &[String], as_json: bool) -> Result<b
         let (state, key, reasons, dir) = match p {
             Err(e) => ("blocked", Value::Null, vec![format!("{e:#}")], Value::Null),
             Ok(p) => match ws.store.load(name, &p.key) {
-                Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
+                Some(a) => match ws.store.check(&a, &ws.memo, false) {
                     // Fresh; a tuning param that differs from the run that made it is noted.
                     problems if problems.is_empty() => (
                         "fresh",
@@ -74,10 +74,14 @@ pub fn dag(ws: &Workspace, dot: bool) {
         println!("}}");
         return;
     }
-    for name in p.topo_order() {
+    // Member names are long: one column for all of them.
+    let order = p.topo_order();
+    let width = order.iter().map(String::len).max().unwrap_or(0).max(12);
+    let kind_width = p.stages.values().map(|s| s.kind.kind().len()).max().unwrap_or(0);
+    for name in order {
         let s = &p.stages[&name];
         let deps = if s.deps.is_empty() { "(source)".to_string() } else { format!("<- {}", s.deps.join(", ")) };
-        println!("{name:<12} uses {:<10} {deps}", s.kind.kind());
+        println!("{name:<width$} uses {:<kind_width$} {deps}", s.kind.kind());
     }
 }
 
@@ -112,7 +116,7 @@ fn artifact_for(ws: &mut Workspace, stage: &str, key: Option<&str>) -> Result<(A
 }
 
 fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
-    let problems = ws.store.check(a, &mut ws.memo, false);
+    let problems = ws.store.check(a, &ws.memo, false);
     ws.memo.save();
     if !problems.is_empty() {
         eprintln!(
@@ -124,6 +128,7 @@ fn warn_if_damaged(ws: &mut Workspace, a: &Artifact) {
 }
 
 pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Result<()> {
+    let stage = &ws.pipeline.select_one(stage)?;
     let key = planned_key(ws, stage)?;
     let work = if as_json { None } else { unpublished_work(ws, stage, key.as_deref()) };
     if let Some(dir) = &work {

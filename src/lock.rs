@@ -1,40 +1,64 @@
-//! One `run` at a time per workspace: an OS file lock, released by the kernel even when
-//! the holder is killed, so a leftover lock file is recognised as stale and reused.
+//! Locks between concurrent iamm-pipe commands on one store.
+//!
+//! - `artifacts/.lock` (the store lock): every `run` holds it shared for its whole duration;
+//!   `gc`, `clean` and `verify` hold it exclusively, so they never delete or read under a
+//!   running stage, and runs wait while they work.
+//! - `artifacts/<stage>/.lock-<key>` (a stage lock): held while a run builds that artifact,
+//!   so two runs never build the same one; other stages and other keys proceed in parallel.
+//!
+//! These are flock(2) locks (std's `File::lock*`): the kernel releases them when the holder
+//! exits, however it exits, so a lock file left behind is stale, not held. What is relied on:
+//! flock on a local filesystem, between processes (NFS is another matter). An exclusive holder
+//! writes `pid N since unix time T` into the file so that a waiting command can name it, and
+//! empties it when it lets go: a file that still names a holder nobody holds was left by a
+//! process that died.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-pub struct WorkspaceLock {
+/// How long a waiting command sleeps between two tries.
+pub const POLL: Duration = Duration::from_millis(200);
+/// What a run that holds the store exclusively for a moment says it does.
+const SWEEPING: &str = ", sweeping leftovers";
+/// File name prefix of stage locks inside `artifacts/<stage>/`.
+pub const STAGE_LOCK_PREFIX: &str = ".lock-";
+
+/// The store lock (see the module doc).
+pub struct StoreLock {
     file: File,
+    exclusive: bool,
 }
 
-impl WorkspaceLock {
-    /// Takes the lock, waiting for another run to finish unless `wait` is false.
-    pub fn acquire(artifacts: &Path, wait: bool) -> Result<WorkspaceLock> {
-        std::fs::create_dir_all(artifacts)
-            .with_context(|| format!("cannot create {}", artifacts.display()))?;
-        let path = artifacts.join(".lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+impl StoreLock {
+    /// Shared, for a run: waits while `gc`, `clean` or `verify` hold the store, unless `wait`
+    /// is false. A run that finds no other command in the store holds it exclusively for a
+    /// moment first and calls `sweep`: with nobody else writing, every temporary folder is a
+    /// leftover of an interrupted run.
+    pub fn shared(artifacts: &Path, wait: bool, sweep: impl FnOnce()) -> Result<StoreLock> {
+        let (mut file, path) = open(artifacts, ".lock")?;
+        if file.try_lock().is_ok() {
+            claim(&mut file, &path, SWEEPING)?;
+            sweep();
+            release(&mut file);
+            // Not atomic: a `gc` may take the store in between, and this run then waits for it.
+            file.lock_shared().with_context(|| format!("cannot lock {}", path.display()))?;
+            return Ok(StoreLock { file, exclusive: false });
+        }
         let mut announced = false;
         loop {
-            match file.try_lock() {
-                Ok(()) => break,
+            match file.try_lock_shared() {
+                Ok(()) => return Ok(StoreLock { file, exclusive: false }),
                 Err(TryLockError::WouldBlock) => {
                     let holder = read_holder(&mut file);
-                    if !wait {
+                    // A run sweeping leftovers holds the store for milliseconds: worth a wait.
+                    if !wait && !holder.ends_with(SWEEPING) {
                         bail!(
-                            "another iamm-pipe command ({holder}) is working in {}; wait for it to \
-                             finish, or stop it (the lock is released when it exits)",
+                            "another iamm-pipe command ({holder}) is working in {}; wait for it to finish, or stop it \
+                             (the lock is released when it exits)",
                             artifacts.display()
                         );
                     }
@@ -42,38 +66,120 @@ impl WorkspaceLock {
                         eprintln!("waiting for another iamm-pipe command ({holder}) to finish...");
                         announced = true;
                     }
-                    std::thread::sleep(Duration::from_millis(200));
+                    std::thread::sleep(POLL);
                 }
-                Err(TryLockError::Error(e)) => {
-                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-                }
+                Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
             }
         }
-        let previous = read_holder(&mut file);
-        if !previous.is_empty() {
-            // The file names a holder, yet nobody holds the lock: that process died.
-            eprintln!("note: taking over a stale lock left by {previous}");
+    }
+
+    /// Exclusive, for a command that deletes or reads everything (`what` it is, for the
+    /// message): waits until no other command works in the store.
+    pub fn exclusive(artifacts: &Path, what: &str) -> Result<StoreLock> {
+        let (mut file, path) = open(artifacts, ".lock")?;
+        let mut announced = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    if !announced {
+                        let holder = read_holder(&mut file);
+                        let who = if holder.is_empty() { "running iamm-pipe commands".to_string() } else { format!("another iamm-pipe command ({holder})") };
+                        eprintln!("waiting for {who} to finish: {what} needs {} to itself...", artifacts.display());
+                        announced = true;
+                    }
+                    std::thread::sleep(POLL);
+                }
+                Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+            }
         }
-        file.set_len(0)?;
-        file.rewind()?;
-        write!(file, "pid {} since unix time {}", std::process::id(), unix_now_ms() / 1000)?;
-        file.flush()?;
-        Ok(WorkspaceLock { file })
+        claim(&mut file, &path, "")?;
+        Ok(StoreLock { file, exclusive: true })
     }
 }
 
-impl Drop for WorkspaceLock {
+impl Drop for StoreLock {
     fn drop(&mut self) {
-        // Empty file = released cleanly, so the next taker does not call it stale.
-        let _ = self.file.set_len(0);
+        if self.exclusive {
+            release(&mut self.file);
+        }
         let _ = self.file.unlock();
     }
+}
+
+/// A stage lock (see the module doc).
+pub struct StageLock {
+    file: File,
+}
+
+/// What trying a stage lock found.
+pub enum Attempt {
+    Got(StageLock),
+    /// Another process builds it; who, as its lock file says.
+    Held(String),
+}
+
+impl StageLock {
+    /// Takes the lock of `artifacts/<stage>` for `key` if it is free.
+    pub fn try_acquire(stage_dir: &Path, key: &str) -> Result<Attempt> {
+        let (mut file, path) = open(stage_dir, &format!("{STAGE_LOCK_PREFIX}{key}"))?;
+        match file.try_lock() {
+            Ok(()) => {
+                claim(&mut file, &path, "")?;
+                Ok(Attempt::Got(StageLock { file }))
+            }
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                Ok(Attempt::Held(if holder.is_empty() { "starting".to_string() } else { holder }))
+            }
+            Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
+    }
+}
+
+impl Drop for StageLock {
+    fn drop(&mut self) {
+        release(&mut self.file);
+        let _ = self.file.unlock();
+    }
+}
+
+fn open(dir: &Path, name: &str) -> Result<(File, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    Ok((file, path))
+}
+
+/// Writes this process (and `doing`) into a lock just taken, after saying so if a dead holder
+/// left its name.
+fn claim(file: &mut File, path: &Path, doing: &str) -> Result<()> {
+    let previous = read_holder(file);
+    if !previous.is_empty() {
+        eprintln!("note: taking over a stale lock left by {previous} ({})", path.display());
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "pid {} since unix time {}{doing}", std::process::id(), unix_now_ms() / 1000)?;
+    file.flush()?;
+    Ok(())
+}
+
+/// Empty file = released cleanly, so the next taker does not call it stale.
+fn release(file: &mut File) {
+    let _ = file.set_len(0);
 }
 
 fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
-    if text.trim().is_empty() { String::new() } else { text.trim().to_string() }
+    text.trim().to_string()
 }
 
 pub fn unix_now_ms() -> u64 {

@@ -1,16 +1,19 @@
 //! iamm-pipe: the IAMM paper as a cached pipeline of stages (see README.md).
 
 mod hashing;
+mod expand;
 mod housekeeping;
 mod inspect;
 mod kinds;
 mod lock;
+mod matrix;
 mod needs;
 mod params;
 mod plan;
 mod progress;
 mod report_cmd;
 mod runner;
+mod schedule;
 mod spec;
 mod stage;
 mod store;
@@ -38,7 +41,8 @@ struct Cli {
     file: Option<PathBuf>,
     #[command(flatten)]
     view: ViewArgs,
-    /// Worker threads for stages that parallelise [default: all cores].
+    /// Cores to use: `run` hands at most this many threads to the stages running at once
+    /// [default: all cores].
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
     /// Progress of long steps, on stderr.
@@ -57,7 +61,9 @@ struct ViewArgs {
     /// Overlay the params of a profile from pipeline.yaml (e.g. `paper`).
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
-    /// Override one param, typed as in YAML: `-p tokenize.vocab_splits=[train]`.
+    /// Override one param, typed as in YAML: `-p tokenize.vocab_splits=[train]`. STAGE may be a
+    /// matrix member (`train[seed=2,variant=wo_ea]`), a selector (`train[variant=full]`) or a glob
+    /// (`'train*'`, `'*'`): it sets the param of every stage it names whose kind has it.
     #[arg(short = 'p', long = "param", global = true, value_name = "STAGE.PARAM=VALUE")]
     params: Vec<String>,
 }
@@ -66,7 +72,8 @@ struct ViewArgs {
 enum Command {
     /// Run stages (default: all), their upstream stages first; cached ones are reused.
     Run {
-        /// Stage names, or `all`.
+        /// Stage names, or `all`: a matrix stage's name means all its members; selectors
+        /// (`'train[variant=full]'`) and globs (`'evaluate*'`) name several.
         stages: Vec<String>,
         /// Rerun the named stages (all, with `all`) even when cached.
         #[arg(long)]
@@ -74,9 +81,17 @@ enum Command {
         /// Show what would run and why, without running anything.
         #[arg(long)]
         dry_run: bool,
-        /// Fail at once instead of waiting when another run holds the workspace.
+        /// Fail at once instead of waiting when another command builds a stage this run needs
+        /// (or `gc`, `clean` or `verify` holds the store).
         #[arg(long)]
         no_wait: bool,
+        /// Run up to N independent stages at once, within the machine's cores, GPU and memory
+        /// (0: one per core).
+        #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
+        jobs: usize,
+        /// After a stage fails, still run every stage that does not depend on it.
+        #[arg(long)]
+        keep_going: bool,
         /// Stop with an error instead of rebuilding a cached artifact whose files are damaged.
         #[arg(long)]
         no_rebuild: bool,
@@ -98,7 +113,7 @@ enum Command {
     },
     /// A stage's artifact: manifest, schemas, row counts, first rows.
     Show {
-        /// The stage whose artifact to show.
+        /// The stage whose artifact to show (one matrix member: `'train[seed=1,variant=full]'`).
         stage: String,
         /// Print the manifest as JSON (table paths made absolute).
         #[arg(long)]
@@ -127,17 +142,22 @@ enum Command {
     },
     /// Delete all artifacts of the named stages (names of the pipeline's stages only).
     Clean {
-        /// Stage names of the pipeline.
+        /// Stage names of the pipeline (a matrix stage's name: all its members; selectors and
+        /// globs as for `run`).
         stages: Vec<String>,
         /// Delete every stage's artifacts.
         #[arg(long)]
         all: bool,
     },
-    /// Delete artifacts that no profile of the pipeline uses, and leftovers of interrupted runs.
+    /// Delete leftovers of interrupted runs and artifacts no run can reuse (stage no longer in
+    /// the pipeline, made by other code); with --all-unused, every artifact no profile uses.
     Gc {
-        /// List what would be removed, remove nothing.
+        /// List what would be removed and why, remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also remove artifacts that the pipeline uses under no profile (hand-made `-p` sweeps).
+        #[arg(long)]
+        all_unused: bool,
     },
     /// Read every file of the stored artifacts and check it against the hash recorded when it
     /// was published. Exit code 1 when anything is damaged.
@@ -194,9 +214,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild } => {
-            let (progress, progress_every) = (cli.progress, cli.progress_every);
-            let opts = RunOptions { targets: stages, force, dry_run, wait: !no_wait, no_rebuild, progress, progress_every };
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going } => {
+            let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
+            let opts = RunOptions {
+                targets: stages,
+                force,
+                dry_run,
+                wait: !no_wait,
+                no_rebuild,
+                progress,
+                progress_every,
+                jobs,
+                keep_going,
+                cores,
+            };
             runner::run(&mut ws, &opts)?;
         }
         Command::Status { stages, json } => {
@@ -212,7 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             None => report_cmd::show(&mut ws, stage.as_deref(), json)?,
         },
         Command::Clean { stages, all } => housekeeping::clean(&mut ws, &stages, all)?,
-        Command::Gc { dry_run } => housekeeping::gc(&mut ws, dry_run, &cli.view.params)?,
+        Command::Gc { dry_run, all_unused } => housekeeping::gc(&mut ws, dry_run, all_unused, &cli.view.params)?,
         Command::Verify { stages } => {
             if !housekeeping::verify(&mut ws, &stages)? {
                 return Ok(ExitCode::from(1));

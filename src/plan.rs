@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use iamm_options::Role;
 use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::hashing::HashMemo;
 use crate::kinds;
 use crate::needs::{self, DepKind};
-use crate::params::{Params, Role};
+use crate::params::Params;
 use crate::spec::{Origin, Pipeline};
 use crate::stage::StageKind;
 use crate::store::{InputInfo, KeyParts};
@@ -118,7 +119,7 @@ pub fn describe_failures(errors: &[&anyhow::Error]) -> String {
 
 /// Plans `order` (which must be dependency-ordered). A stage that cannot be planned gets
 /// its error, and so does everything downstream of it.
-pub fn plan(pipeline: &Pipeline, order: &[String], memo: &mut HashMemo) -> IndexMap<String, Result<PlannedStage>> {
+pub fn plan(pipeline: &Pipeline, order: &[String], memo: &HashMemo) -> IndexMap<String, Result<PlannedStage>> {
     let mut planned: IndexMap<String, Result<PlannedStage>> = IndexMap::new();
     for name in order {
         let result = plan_one(pipeline, name, &planned, memo);
@@ -132,7 +133,7 @@ fn plan_one(
     pipeline: &Pipeline,
     name: &str,
     planned: &IndexMap<String, Result<PlannedStage>>,
-    memo: &mut HashMemo,
+    memo: &HashMemo,
 ) -> Result<PlannedStage> {
     let decl = &pipeline.stages[name];
     let at = format!("{}:{}", pipeline.file.display(), decl.line);

@@ -1,14 +1,22 @@
-//! `iamm-pipe run`: runs what is stale, reuses what is cached, publishes atomically.
+//! `iamm-pipe run`: runs what is stale, reuses what is cached, publishes atomically. With
+//! `-j N` it runs up to N independent stages at once, within the cores, GPU and memory of the
+//! machine (`schedule.rs`); each stage runs in a rayon pool of the threads it was granted,
+//! which depends on its kind and params only, so results do not depend on `-j`.
 
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rayon::prelude::*;
 
 use crate::hashing::HashMemo;
-use crate::lock::{WorkspaceLock, unix_now_ms};
+use crate::lock::{Attempt, POLL, StageLock, StoreLock, unix_now_ms};
 use crate::plan::{PlannedStage, explain_change, tuning_changes};
 use crate::progress::{Progress, ProgressMode};
+use crate::schedule::{Machine, Pool, Resources};
 use crate::stage::StageContext;
 use crate::store::{Artifact, Manifest, Store, write_table};
 use crate::workspace::Workspace;
@@ -23,6 +31,12 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// Time between two progress lines (`--progress-every`).
     pub progress_every: std::time::Duration,
+    /// Stages at once (`-j`; 0: one per core).
+    pub jobs: usize,
+    /// After a failure, run every stage that does not depend on it.
+    pub keep_going: bool,
+    /// Cores to hand out (`--threads`; default: every core).
+    pub cores: Option<usize>,
 }
 
 /// How a cached artifact whose files no longer match their published hashes is described.
@@ -36,13 +50,18 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     // Stage names line up in one column however long they are.
     let width = plan.iter().map(|p| p.name.len()).max().unwrap_or(0).max(12);
     let all = opts.targets.is_empty() || opts.targets.iter().any(|t| t == "all");
-    let forced = |name: &str| opts.force && (all || opts.targets.iter().any(|t| t == name));
+    // `--force` reruns the stages the targets name, not what they depend on.
+    let mut named = HashSet::new();
+    for t in opts.targets.iter().filter(|t| *t != "all") {
+        named.extend(ws.pipeline.select(t).map_err(|e| anyhow!(e))?);
+    }
+    let forced = |name: &str| opts.force && (all || named.contains(name));
 
     if opts.dry_run {
         for p in &plan {
             let state = match ws.store.load(&p.name, &p.key) {
                 Some(_) if forced(&p.name) => "would run (forced)".to_string(),
-                Some(a) => match ws.store.check(&a, &mut ws.memo, false) {
+                Some(a) => match ws.store.check(&a, &ws.memo, false) {
                     problems if problems.is_empty() => match tuning_changes(p, &a.manifest.params) {
                         notes if notes.is_empty() => "cached".to_string(),
                         notes => format!("cached ({})", notes.join("; ")),
@@ -63,60 +82,17 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
         return Ok(());
     }
 
-    let _lock = WorkspaceLock::acquire(ws.artifacts_dir(), opts.wait)?;
-    ws.store.sweep_temporaries();
+    let _store_lock = StoreLock::shared(ws.artifacts_dir(), opts.wait, || {
+        ws.store.sweep_temporaries(true);
+    })?;
     let progress = Progress::new(opts.progress, opts.progress_every);
-    let mut done: Vec<(String, Artifact)> = Vec::new();
-    let (mut ran, mut cached) = (0, 0);
-    for p in &plan {
-        let reusable = match ws.store.load(&p.name, &p.key) {
-            Some(a) if !forced(&p.name) => {
-                let problems = ws.store.check(&a, &mut ws.memo, false);
-                if problems.is_empty() {
-                    Some(a)
-                } else if opts.no_rebuild {
-                    ws.memo.save();
-                    bail!(
-                        "stage `{}`: its artifact {} is {}; run without --no-rebuild to rebuild it",
-                        p.name,
-                        a.dir.display(),
-                        damage_note(&problems)
-                    );
-                } else {
-                    eprintln!("  {}: {}; rebuilding it", p.name, damage_note(&problems));
-                    None
-                }
-            }
-            _ => None,
-        };
-        let artifact = match reusable {
-            Some(a) => {
-                cached += 1;
-                println!("  cached  {:<w$} {}", p.name, a.manifest.summary, w = width);
-                for note in tuning_changes(p, &a.manifest.params) {
-                    println!("          {:<w$} ({note}; reused)", "", w = width);
-                }
-                a
-            }
-            None => {
-                ran += 1;
-                let a = run_stage(&ws.store, &mut ws.memo, p, &done, &progress);
-                ws.memo.save();
-                let a = a.map_err(|e| anyhow!("stage `{}` failed: {e:#}", p.name))?;
-                println!(
-                    "  ran     {:<w$} {:>7.2}s  {}",
-                    p.name,
-                    a.manifest.wall_time_s,
-                    a.manifest.summary,
-                    w = width
-                );
-                a
-            }
-        };
-        ws.store.set_current(&p.name, &p.key)?;
-        done.push((p.name.clone(), artifact));
-    }
+    let machine = Machine::detect(opts.cores);
+    let jobs = if opts.jobs == 0 { machine.cores } else { opts.jobs };
+    let forced: Vec<bool> = plan.iter().map(|p| forced(&p.name)).collect();
+    let run = Scheduler { store: &ws.store, memo: &ws.memo, progress: &progress, opts, width, machine, jobs };
+    let outcome = run.all(&plan, &forced);
     ws.memo.save();
+    let (ran, cached) = outcome?;
     println!(
         "{} stage(s): {ran} ran, {cached} cached, in {:.2}s. Outputs: {}/<stage>/<key>/ \
          (`iamm-pipe show STAGE` prints one)",
@@ -127,38 +103,283 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     Ok(())
 }
 
+#[derive(Clone)]
+enum State {
+    Pending,
+    Running,
+    Done(Arc<Artifact>),
+    Failed,
+    /// Not run: something it depends on failed (`--keep-going`).
+    Skipped,
+}
+
+struct Scheduler<'a> {
+    store: &'a Store,
+    memo: &'a HashMemo,
+    progress: &'a Progress,
+    opts: &'a RunOptions,
+    width: usize,
+    machine: Machine,
+    jobs: usize,
+}
+
+impl Scheduler<'_> {
+    /// Prints one status line without tearing a progress bar.
+    fn say(&self, line: String) {
+        self.progress.suspend(|| println!("{line}"));
+    }
+
+    /// The cached artifact to reuse for `p`, if there is an intact one (and it is not forced).
+    fn reusable(&self, p: &PlannedStage, forced: bool, say_damage: bool) -> Result<Option<Artifact>> {
+        let Some(a) = self.store.load(&p.name, &p.key).filter(|_| !forced) else { return Ok(None) };
+        let problems = self.store.check(&a, self.memo, false);
+        if problems.is_empty() {
+            return Ok(Some(a));
+        }
+        if self.opts.no_rebuild {
+            bail!("its artifact {} is {}; run without --no-rebuild to rebuild it", a.dir.display(), damage_note(&problems));
+        }
+        if say_damage {
+            self.progress.suspend(|| eprintln!("  {}: {}; rebuilding it", p.name, damage_note(&problems)));
+        }
+        Ok(None)
+    }
+
+    /// Runs the plan (dependency-ordered); returns how many stages ran and how many were
+    /// cached, or every failure.
+    fn all(&self, plan: &[PlannedStage], forced: &[bool]) -> Result<(usize, usize)> {
+        let w = self.width;
+        let index: HashMap<&str, usize> = plan.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
+        let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().map(|d| index[d.as_str()]).collect()).collect();
+        let mut board = Board { run: self, plan, forced, state: vec![State::Pending; plan.len()], failures: Vec::new(), stop: false, ran: 0, cached: 0 };
+        // Whether a stage's wait was announced (once per stage).
+        let mut announced = vec![false; plan.len()];
+        let mut pool = Pool::new(self.machine, self.jobs);
+        // One at a time: in plan order, and no start/waiting lines (the output of earlier versions).
+        let sequential = self.jobs == 1;
+        let (tx, rx) = mpsc::channel::<(usize, Result<Artifact>)>();
+        std::thread::scope(|scope| {
+            loop {
+                let mut lock_wait = false;
+                for i in 0..plan.len() {
+                    if board.stop {
+                        break;
+                    }
+                    if !matches!(board.state[i], State::Pending) {
+                        continue;
+                    }
+                    if deps[i].iter().any(|&d| matches!(board.state[d], State::Failed | State::Skipped)) {
+                        board.state[i] = State::Skipped;
+                        continue;
+                    }
+                    if !deps[i].iter().all(|&d| matches!(board.state[d], State::Done(_))) {
+                        if sequential {
+                            break;
+                        }
+                        continue;
+                    }
+                    if board.settle_from_cache(i, true) {
+                        continue;
+                    }
+                    let p = &plan[i];
+                    let grant = self.machine.grant(p.kind.resources(&p.params));
+                    if let Some(why) = pool.blocked(&grant) {
+                        if sequential {
+                            break;
+                        }
+                        if !announced[i] {
+                            self.say(format!("  waiting {}: {why}", p.name));
+                            announced[i] = true;
+                        }
+                        continue;
+                    }
+                    // A cached stage never waits for a lock: only one that must be built takes it.
+                    let lock = match StageLock::try_acquire(&self.store.root.join(&p.name), &p.key) {
+                        Err(e) => {
+                            board.fail(i, e);
+                            continue;
+                        }
+                        Ok(Attempt::Held(holder)) if !self.opts.wait => {
+                            let e = anyhow!(
+                                "another iamm-pipe command ({holder}) is building it; wait for it to finish, or run \
+                                 without --no-wait to wait"
+                            );
+                            board.fail(i, e);
+                            continue;
+                        }
+                        Ok(Attempt::Held(holder)) => {
+                            if !announced[i] {
+                                self.say(format!("  waiting {}: another iamm-pipe command ({holder}) is building it", p.name));
+                                announced[i] = true;
+                            }
+                            lock_wait = true;
+                            if sequential {
+                                break;
+                            }
+                            continue;
+                        }
+                        Ok(Attempt::Got(lock)) => lock,
+                    };
+                    // Another run may have published it meanwhile.
+                    if board.settle_from_cache(i, false) {
+                        continue;
+                    }
+                    self.store.sweep_key(&p.name, &p.key);
+                    pool.take(&p.name, grant);
+                    board.state[i] = State::Running;
+                    if !sequential {
+                        self.say(format!("  start   {:<w$} {}", p.name, describe(&grant)));
+                    }
+                    let upstream: Vec<(String, Arc<Artifact>)> = deps[i]
+                        .iter()
+                        .map(|&d| match &board.state[d] {
+                            State::Done(a) => (plan[d].name.clone(), a.clone()),
+                            _ => unreachable!("started only when every dep is done"),
+                        })
+                        .collect();
+                    let tx = tx.clone();
+                    scope.spawn(move || {
+                        let result = in_pool(grant.threads, || run_stage(self.store, self.memo, p, &upstream, self.progress));
+                        drop(lock);
+                        let _ = tx.send((i, result));
+                    });
+                    if sequential {
+                        break;
+                    }
+                }
+                if pool.is_empty() && !lock_wait {
+                    break;
+                }
+                match rx.recv_timeout(POLL) {
+                    Ok((i, result)) => {
+                        pool.give_back(&plan[i].name);
+                        let finished = result.and_then(|a| {
+                            self.say(format!("  ran     {:<w$} {:>7.2}s  {}", plan[i].name, a.manifest.wall_time_s, a.manifest.summary));
+                            board.done(i, a)
+                        });
+                        match finished {
+                            Ok(()) => board.ran += 1,
+                            Err(e) => board.fail(i, e),
+                        }
+                        self.memo.save();
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => unreachable!("this thread holds a sender"),
+                }
+            }
+        });
+        if board.failures.is_empty() {
+            return Ok((board.ran, board.cached));
+        }
+        let not_run = board.state.iter().filter(|s| matches!(s, State::Pending | State::Skipped)).count();
+        let mut message = board.failures.join("\n");
+        if not_run > 0 {
+            message += &format!(
+                "\n{not_run} stage(s) did not run{}",
+                if self.opts.keep_going { " (they depend on a failed stage)" } else { "; --keep-going runs every stage that does not depend on a failure" }
+            );
+        }
+        Err(anyhow!(message))
+    }
+
+    fn say_cached(&self, p: &PlannedStage, a: &Artifact) {
+        let w = self.width;
+        let mut lines = vec![format!("  cached  {:<w$} {}", p.name, a.manifest.summary)];
+        for note in tuning_changes(p, &a.manifest.params) {
+            lines.push(format!("          {:<w$} ({note}; reused)", ""));
+        }
+        self.say(lines.join("\n"));
+    }
+}
+
+/// Where each stage of one run stands.
+struct Board<'a> {
+    run: &'a Scheduler<'a>,
+    plan: &'a [PlannedStage],
+    forced: &'a [bool],
+    state: Vec<State>,
+    failures: Vec<String>,
+    /// No new stage starts (a failure, without `--keep-going`).
+    stop: bool,
+    ran: usize,
+    cached: usize,
+}
+
+impl Board<'_> {
+    fn fail(&mut self, i: usize, e: anyhow::Error) {
+        self.state[i] = State::Failed;
+        self.run.say(format!("  failed  {:<w$} {}", self.plan[i].name, first_line(&e), w = self.run.width));
+        self.failures.push(format!("stage `{}` failed: {e:#}", self.plan[i].name));
+        self.stop |= !self.run.opts.keep_going;
+    }
+
+    /// Records a stage's artifact, published or reused, as the one the pipeline uses now.
+    fn done(&mut self, i: usize, a: Artifact) -> Result<()> {
+        let p = &self.plan[i];
+        self.run.store.set_current(&p.name, &p.key)?;
+        self.run.store.mark_used(&a);
+        self.state[i] = State::Done(Arc::new(a));
+        Ok(())
+    }
+
+    /// Settles stage `i` from the cache if it can (reused, or failed on a damaged artifact
+    /// with `--no-rebuild`); false when it must be built.
+    fn settle_from_cache(&mut self, i: usize, say_damage: bool) -> bool {
+        let p = &self.plan[i];
+        match self.run.reusable(p, self.forced[i], say_damage) {
+            Ok(None) => return false,
+            Ok(Some(a)) => {
+                self.run.say_cached(p, &a);
+                self.cached += 1;
+                if let Err(e) = self.done(i, a) {
+                    self.fail(i, e);
+                }
+            }
+            Err(e) => self.fail(i, e),
+        }
+        true
+    }
+}
+
+/// `2 threads`, `1 thread, GPU`.
+fn describe(grant: &Resources) -> String {
+    let threads = if grant.threads == 1 { "1 thread".to_string() } else { format!("{} threads", grant.threads) };
+    if grant.gpu { format!("{threads}, GPU") } else { threads }
+}
+
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+}
+
+/// Runs `f` in a rayon pool of its own with `threads` workers.
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the stage's threads")?;
+    pool.install(f)
+}
+
 fn run_stage(
     store: &Store,
-    memo: &mut HashMemo,
+    memo: &HashMemo,
     p: &PlannedStage,
-    done: &[(String, Artifact)],
+    upstream: &[(String, Arc<Artifact>)],
     progress: &Progress,
 ) -> Result<Artifact> {
     let started = Instant::now();
     let tmp = store.begin(&p.name, &p.key)?;
-    let result = (|| {
-        let upstream = p
-            .deps
-            .iter()
-            .map(|d| {
-                done.iter()
-                    .find(|(n, _)| n == d)
-                    .map(|(n, a)| (n.as_str(), a))
-                    .with_context(|| format!("upstream `{d}` has no artifact"))
-            })
-            .collect::<Result<Vec<_>>>()?;
+    let build = || {
         let rows = store.root.join(".rows");
         let ctx = StageContext {
             stage: &p.name,
             key: &p.key,
             params: &p.params,
-            upstream,
+            needs: p.kind.needs(),
+            upstream: upstream.iter().map(|(n, a)| (n.as_str(), a.as_ref())).collect(),
             rows: &rows,
             out_dir: &tmp,
             progress,
         };
         let output = p.kind.run(&ctx)?;
-        // Tables are independent files: write them on all cores.
+        // Tables are independent files: write them on all the stage's threads.
         let tables: indexmap::IndexMap<String, crate::store::TableInfo> = output
             .tables
             .par_iter()
@@ -189,7 +410,12 @@ fn run_stage(
             summary: output.summary,
         };
         store.publish(&tmp, manifest, memo)
-    })();
+    };
+    // A panicking stage fails like any other, and its siblings run on.
+    let result = catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|panic| {
+        let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        Err(anyhow!("it panicked: {}", what.unwrap_or_else(|| "(no message)".into())))
+    });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

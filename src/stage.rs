@@ -2,13 +2,16 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use arrow_array::RecordBatch;
 
+pub use iamm_options::ParamSpec;
+
 use crate::kinds::Code;
-use crate::needs::{Need, exactly_one};
-use crate::params::{ParamSpec, Params};
+use crate::needs::{self, DepKind, Need};
+use crate::params::Params;
 use crate::progress::{Progress, StageBar};
+use crate::schedule::Resources;
 use crate::store::Artifact;
 
 pub trait StageKind: Sync {
@@ -24,15 +27,22 @@ pub trait StageKind: Sync {
     fn needs(&self) -> &'static [Need] {
         &[]
     }
+    /// What a run of it holds, for `run -j` (see `schedule.rs`); default: one thread.
+    fn resources(&self, _params: &Params) -> Resources {
+        Resources::default()
+    }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput>;
 }
 
-/// What a running stage sees: its params, its upstream artifacts, a scratch folder.
+/// What a running stage sees: its params, its upstream artifacts (found through the needs
+/// its kind declares), a scratch folder.
 pub struct StageContext<'a> {
     pub stage: &'a str,
     /// This run's cache key (names work folders that must survive a kill).
     pub key: &'a str,
     pub params: &'a Params,
+    /// What the stage's kind declares it needs (`StageKind::needs`).
+    pub needs: &'static [Need],
     pub upstream: Vec<(&'a str, &'a Artifact)>,
     /// Root of the row-level caches that outlive artifacts (see `shards.rs`).
     pub rows: &'a Path,
@@ -43,63 +53,40 @@ pub struct StageContext<'a> {
 }
 
 impl<'a> StageContext<'a> {
-    /// Reads the table `name` from whichever upstream artifact provides it.
-    pub fn table(&self, name: &str) -> Result<RecordBatch> {
-        self.provider(name)?.1.read_table(name)
-    }
-
-    /// Like `table`, for inputs a stage can do without.
-    pub fn optional_table(&self, name: &str) -> Result<Option<RecordBatch>> {
-        self.optional_provider(name)?.map(|(_, a)| a.read_table(name)).transpose()
-    }
-
-    /// The one dep of stage kind `kind` (`what` says what it is for, in the error).
-    pub fn only_dep_of_kind(&self, kind: &str, what: &str) -> Result<(&'a str, &'a Artifact)> {
-        let found: Vec<&str> =
-            self.upstream.iter().filter(|(_, a)| a.manifest.key_parts.kind == kind).map(|(n, _)| *n).collect();
-        let deps = self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-        let name = exactly_one(self.stage, kind, what, &found, &deps).map_err(|e| anyhow!(e))?;
-        let (name, artifact) = self.upstream.iter().find(|(n, _)| *n == name).context("a dep found above")?;
-        Ok((name, artifact))
-    }
-
-    /// The dep (name, artifact) that provides table `name`, for stages that record where
-    /// their inputs came from.
-    pub fn provider(&self, name: &str) -> Result<(&'a str, &'a Artifact)> {
-        self.optional_provider(name)?.with_context(|| {
-            format!(
-                "stage `{}` needs a table `{name}` from one of its deps ({}), and none provides it; \
-                 check `deps:` in pipeline.yaml",
-                self.stage,
-                self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )
-        })
-    }
-
-    fn optional_provider(&self, name: &str) -> Result<Option<(&'a str, &'a Artifact)>> {
-        let providers: Vec<_> =
-            self.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key(name)).collect();
-        match providers.as_slice() {
-            [] => Ok(None),
-            [(dep, artifact)] => Ok(Some((dep, artifact))),
-            many => bail!(
-                "stage `{}`: several deps provide a table `{name}` ({}); keep only one of them in `deps:`",
-                self.stage,
-                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ),
+    /// The dep (stage name, artifact) that meets `need`, a `Need::One` or `Need::Named`.
+    pub fn one(&self, need: &Need) -> Result<(&'a str, &'a Artifact)> {
+        match (need, self.resolve(need)?.as_slice()) {
+            (Need::One { .. } | Need::Named { .. }, [dep]) => Ok(*dep),
+            _ => bail!("stage `{}`: {need:?} is not a need for one dep", self.stage),
         }
     }
 
-    /// The artifact of the dep named `dep` (for stages that read several deps of one kind,
-    /// such as a report over every evaluated variant).
-    pub fn dep(&self, dep: &str) -> Result<&Artifact> {
-        self.upstream.iter().find(|(n, _)| *n == dep).map(|(_, a)| *a).with_context(|| {
-            format!(
-                "stage `{}` reads dep `{dep}`, which is not among its deps ({}); add it to `deps:` in pipeline.yaml",
-                self.stage,
-                self.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )
-        })
+    /// The dep that meets `need`, a `Need::Optional`, if there is one.
+    pub fn optional(&self, need: &Need) -> Result<Option<(&'a str, &'a Artifact)>> {
+        match (need, self.resolve(need)?.as_slice()) {
+            (Need::Optional { .. }, deps) => Ok(deps.first().copied()),
+            _ => bail!("stage `{}`: {need:?} is not a need for an optional dep", self.stage),
+        }
+    }
+
+    /// Every dep that meets `need` (`Need::Some`, `Need::Any`, `Need::Every`), in `deps:` order.
+    pub fn all(&self, need: &Need) -> Result<Vec<(&'a str, &'a Artifact)>> {
+        match need {
+            Need::Some { .. } | Need::Any { .. } | Need::Every => self.resolve(need),
+            _ => bail!("stage `{}`: {need:?} is not a need for several deps", self.stage),
+        }
+    }
+
+    /// The deps that meet `need`, which the stage's kind must declare (its needs were checked
+    /// at plan time; this finds the same deps).
+    fn resolve(&self, need: &Need) -> Result<Vec<(&'a str, &'a Artifact)>> {
+        if !self.needs.contains(need) {
+            bail!("stage `{}` reads a dep it does not declare among its needs: {need:?}", self.stage);
+        }
+        let deps: Vec<DepKind> =
+            self.upstream.iter().map(|&(name, a)| DepKind { name, kind: &a.manifest.key_parts.kind }).collect();
+        let found = needs::resolve(self.stage, need, self.params, &deps).map_err(|e| anyhow!(e))?;
+        Ok(found.into_iter().map(|i| self.upstream[i]).collect())
     }
 
     /// A progress bar with rate and ETA: drawn on a terminal, printed as lines in a log (see

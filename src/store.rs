@@ -206,7 +206,7 @@ impl Store {
     /// Hashes every file, writes the manifest last, then renames the folder into place
     /// (replacing an older artifact with the same key only after the new one is complete).
     /// The hashes go into `memo` too, so that checking the fresh artifact reads nothing.
-    pub fn publish(&self, tmp: &Path, mut manifest: Manifest, memo: &mut HashMemo) -> Result<Artifact> {
+    pub fn publish(&self, tmp: &Path, mut manifest: Manifest, memo: &HashMemo) -> Result<Artifact> {
         let mut stamps = Vec::new();
         for rel in files_under(tmp)? {
             let path = tmp.join(&rel);
@@ -239,7 +239,7 @@ impl Store {
 
     /// What is wrong with an artifact's files, one problem per entry (none: intact). A file
     /// whose stamp the memo knows is not read again unless `reread`.
-    pub fn check(&self, a: &Artifact, memo: &mut HashMemo, reread: bool) -> Vec<String> {
+    pub fn check(&self, a: &Artifact, memo: &HashMemo, reread: bool) -> Vec<String> {
         let m = &a.manifest;
         let mut problems = Vec::new();
         let listed = m.tables.values().map(|t| &t.path).chain(m.files.keys());
@@ -285,7 +285,7 @@ impl Store {
     /// direct child of the store can go: names are checked, and a symbolic link is removed as
     /// a link, never followed. The folder is first renamed into `artifacts/.trash/`, so an
     /// interrupted removal never leaves a half-deleted folder that looks like an artifact.
-    pub fn discard(&self, stage: &str, entry: Option<&str>, memo: &mut HashMemo) -> Result<()> {
+    pub fn discard(&self, stage: &str, entry: Option<&str>, memo: &HashMemo) -> Result<()> {
         check_stage_name(stage)?;
         let stage_dir = self.root.join(stage);
         let meta = fs::symlink_metadata(&stage_dir)
@@ -319,17 +319,20 @@ impl Store {
         remove_entry(&parked).with_context(|| format!("cannot delete {}", parked.display()))
     }
 
-    /// Removes leftovers of interrupted runs (temporary artifact folders, half-written
-    /// row-cache shards and checkpoints, half-removed folders); call only while holding the
-    /// workspace lock.
-    pub fn sweep_temporaries(&self) -> usize {
+    /// Every leftover of interrupted runs (temporary artifact folders, half-written row-cache
+    /// shards and checkpoints, half-removed folders), removed if `remove` (and with them the
+    /// stages' lock files, which are not listed); call only while holding the store lock
+    /// exclusively (`gc`), when no run is writing or holds a lock.
+    pub fn sweep_temporaries(&self, remove: bool) -> Vec<PathBuf> {
         let leftover = |name: &str| name.starts_with(".tmp-") || name.starts_with(".old-");
-        let mut removed = 0;
+        let mut found = Vec::new();
         let mut sweep = |dir: &Path, all: bool| {
             for e in fs::read_dir(dir).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if (all || leftover(&name)) && remove_entry(&e.path()).is_ok() {
-                    removed += 1;
+                if remove && name.starts_with(crate::lock::STAGE_LOCK_PREFIX) {
+                    let _ = fs::remove_file(e.path());
+                } else if (all || leftover(&name)) && (!remove || remove_entry(&e.path()).is_ok()) {
+                    found.push(e.path());
                 }
             }
         };
@@ -343,7 +346,30 @@ impl Store {
                 sweep(&cache, false);
             }
         }
-        removed
+        found
+    }
+
+    /// Removes what an interrupted run of this stage and key left (its temporary and
+    /// half-replaced folders); call only while holding the stage's lock for `key`, so that
+    /// no live run's folder can be among them.
+    pub fn sweep_key(&self, stage: &str, key: &str) {
+        let ours = |name: &str| [".tmp-", ".old-"].iter().any(|p| name.strip_prefix(p).is_some_and(|r| r.starts_with(&format!("{key}-"))));
+        for e in fs::read_dir(self.root.join(stage)).into_iter().flatten().flatten() {
+            if ours(&e.file_name().to_string_lossy()) {
+                let _ = remove_entry(&e.path());
+            }
+        }
+    }
+
+    /// Records that a run used `a` now (the artifact folder's modification time, which nothing
+    /// else changes once it is published), for `gc --dry-run`'s "last used".
+    pub fn mark_used(&self, a: &Artifact) {
+        let _ = fs::File::open(&a.dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    }
+
+    /// When a run last used `a` (see `mark_used`).
+    pub fn last_use(&self, a: &Artifact) -> Option<std::time::SystemTime> {
+        fs::metadata(&a.dir).and_then(|m| m.modified()).ok()
     }
 
     /// Sub-folders of `dir` that are folders themselves, not links to elsewhere.
@@ -480,13 +506,11 @@ pub fn read_parquet(path: &Path, limit: Option<usize>) -> Result<RecordBatch> {
     arrow_select::concat::concat_batches(&schema, &batches).context("cannot join record batches")
 }
 
-/// Fails with a clear message when a name is not usable as a folder name.
+/// Fails with a clear message when a name is not usable as a folder name: a declared stage's
+/// name or a matrix member's (`train[seed=2,variant=wo_ea]`, see `matrix.rs`).
 pub fn check_stage_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !ok {
-        bail!("stage name {name:?} may only use letters, digits, `_` and `-`");
+    if crate::matrix::parse_member(name).is_none() {
+        bail!("stage name {name:?} may only use letters, digits, `_` and `-` (a matrix member's: `stage[axis=value,…]`)");
     }
     Ok(())
 }

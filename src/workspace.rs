@@ -38,7 +38,7 @@ impl Workspace {
             self.pipeline.closure(targets)?
         };
         std::fs::create_dir_all(&self.store.root).ok();
-        Ok(plan(&self.pipeline, &order, &mut self.memo))
+        Ok(plan(&self.pipeline, &order, &self.memo))
     }
 
     /// Like `plan_targets`, but any stage that cannot be planned is an error, which lists every

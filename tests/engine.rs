@@ -120,7 +120,9 @@ fn force_reruns_only_what_is_named() {
 fn interrupted_leftovers_are_never_trusted() {
     let ws = Ws::demo();
     ws.ok(&["run", "ingest"]);
-    let key = ws.status_json()["stages"][1]["key"].as_str().unwrap().to_string();
+    let status = ws.status_json();
+    let tokenize = status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "tokenize").unwrap();
+    let key = tokenize["key"].as_str().unwrap().to_string();
     // What a kill -9 in the middle of writing tokenize leaves behind.
     let tmp = ws.path(&format!("artifacts/tokenize/.tmp-{key}-99999"));
     std::fs::create_dir_all(&tmp).unwrap();
@@ -133,7 +135,7 @@ fn interrupted_leftovers_are_never_trusted() {
     assert_eq!(status["stages"][1]["state"], "missing");
     let out = ws.ok(&["run", "tokenize"]);
     assert!(out.contains("ran     tokenize"), "{out}");
-    assert!(!tmp.exists(), "leftovers are swept under the lock");
+    assert!(!tmp.exists(), "a run sweeps its own stage's leftovers under the stage's lock");
     let tok = ws.json(&["show", "tokenize", "--json"]);
     assert!(rows(&tok, "vocab") > 900);
 }
@@ -180,16 +182,29 @@ fn concurrent_runs_do_not_corrupt_each_other() {
 }
 
 #[test]
-fn gc_keeps_what_profiles_use_and_clean_removes_a_stage() {
+fn gc_keeps_what_profiles_use_and_a_sweep_until_all_unused_and_clean_removes_a_stage() {
     let ws = Ws::demo();
     ws.ok(&["run", "tokenize"]);
     ws.ok(&["run", "tokenize", "-p", "tokenize.vocab_splits=[train]"]);
     assert_eq!(ws.artifacts("tokenize").len(), 2);
+    // A leftover of another key, as a kill leaves it: only gc sweeps it.
+    let leftover = ws.path("artifacts/tokenize/.tmp-0123456789abcdef0123-99999");
+    std::fs::create_dir_all(&leftover).unwrap();
     let dry = ws.ok(&["gc", "--dry-run"]);
-    assert!(dry.contains("would remove tokenize/"), "{dry}");
-    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    assert!(dry.contains("would remove artifacts/tokenize/.tmp-0123456789abcdef0123-99999: left by an interrupted run"), "{dry}");
+    assert!(!dry.contains("would remove tokenize/"), "plain gc keeps a -p sweep: {dry}");
+    assert!(dry.contains("(1 that no profile uses, such as a `-p` sweep: `gc --all-unused` removes them)"), "{dry}");
+    assert!(leftover.exists(), "a dry run removes nothing");
     let out = ws.ok(&["gc"]);
-    assert!(out.contains("1 unreferenced artifact(s)"), "{out}");
+    assert!(out.contains("gc: 0 artifact(s) (0.0 MB) removed"), "{out}");
+    assert!(!leftover.exists());
+    assert_eq!(ws.artifacts("tokenize").len(), 2);
+
+    let dry = ws.ok(&["gc", "--all-unused", "--dry-run"]);
+    let line = dry.lines().find(|l| l.starts_with("would remove tokenize/")).unwrap_or_else(|| panic!("{dry}"));
+    assert!(line.contains("the pipeline uses it under no profile (default, paper)") && line.contains("made ") && line.contains(" ago, last used "), "{line}");
+    let out = ws.ok(&["gc", "--all-unused"]);
+    assert!(out.contains("gc: 1 artifact(s)"), "{out}");
     assert_eq!(ws.artifacts("tokenize").len(), 1);
     assert!(ws.ok(&["run", "tokenize"]).contains("0 ran, 3 cached"), "gc kept the current ones");
 

@@ -21,7 +21,7 @@ const PIPELINE: &str = "stages:
     params: {variant: wo_ia, dim: 16, max_steps: 2, warmup: 40, eval_every: 20, eval_after: 100, checkpoint_every: 20}
   evaluate:
     deps: [tokenize, train]
-    params: {bootstrap: 0}
+    params: {intervals: false}
   analysis:
     deps: [tokenize, train]
     params: {lexicon: demo/lexicons/demo-emotion-intensity.txt}

@@ -7,20 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Ws;
+use common::{SMALL, Ws};
 
-/// ingest -> tokenize -> a 4-update training, no COMET: a few seconds on one core.
-const SMALL: &str = "\
-stages:
-  ingest:
-    params: {source: demo/ed}
-  tokenize:
-    deps: [ingest]
-    params: {vectors: demo/vectors/demo-vectors.16d.txt}
-  train:
-    deps: [tokenize]
-    params: {variant: wo_ia, dim: 16, max_steps: 4, warmup: 4, eval_every: 4, eval_after: 0, checkpoint_every: 4}
-";
 
 /// Every file under `dir` with its content, to prove that nothing there changed.
 fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -54,10 +54,14 @@ fn a_param_naming_a_stage_outside_the_deps_is_an_error_before_any_work() {
 fn deps_a_stage_needs_are_checked_at_plan_time() {
     let ws = Ws::new(
         "stages:\n  ingest:\n    params: {source: demo/ed}\n  tokenize:\n    deps: [ingest]\n  \
-         evaluate:\n    deps: [tokenize]\n  viewer:\n    deps: [ingest]\n",
+         evaluate:\n    deps: [tokenize]\n  viewer:\n    deps: [ingest]\n  \
+         comet_a:\n    uses: comet\n    deps: [ingest]\n  comet_b:\n    uses: comet\n    deps: [ingest]\n  \
+         tokenize_k:\n    uses: tokenize\n    deps: [ingest, comet_a, comet_b]\n",
     );
     let err = ws.fails(&["run", "--dry-run"]);
     assert!(err.contains("the plan cannot run; nothing ran"), "{err}");
+    // COMET knowledge is optional, and from one comet stage.
+    assert!(err.contains("stage `tokenize_k` has 2 `comet` stages among its deps (comet_a, comet_b); keep at most one"), "{err}");
     assert!(err.contains("pipeline.yaml:7: stage `evaluate` needs one `train` stage among its deps (the model to evaluate)"), "{err}");
     assert!(err.contains("e.g. `deps: [tokenize, train]`"), "{err}");
     assert!(err.contains("pipeline.yaml:9: stage `viewer` needs one `analysis` stage"), "{err}");
@@ -145,7 +149,7 @@ fn each_stage_has_a_current_link_to_what_the_last_run_used() {
     assert_eq!(ws.artifacts("tokenize").len(), 2);
     assert!(ws.ok(&["verify", "tokenize"]).contains("verify: 2 artifact(s) intact"));
     ws.ok(&["run", "tokenize", "-p", "tokenize.vocab_splits=[train]"]);
-    let gc = ws.ok(&["gc"]);
+    let gc = ws.ok(&["gc", "--all-unused"]);
     assert!(gc.contains(&format!("removed tokenize/{}", second.display())), "{gc}");
     assert!(std::fs::symlink_metadata(&link).is_err(), "no link left dangling");
     ws.ok(&["run", "tokenize"]);
@@ -200,7 +204,7 @@ fn stages_code_lists_what_each_fingerprint_covers() {
         out[start..].trim_start().lines().take(4).collect::<Vec<_>>().join("\n")
     };
     let train = block("train");
-    assert!(train.contains("  crates    iamm-core iamm-plot iamm-tables iamm-tensorboard iamm-train\n"), "{train}");
+    assert!(train.contains("  crates    iamm-core iamm-options iamm-plot iamm-tables iamm-tensorboard iamm-train\n"), "{train}");
     assert!(train.contains("src/kinds/train.rs") && !train.contains("model_io") && !train.contains("iamm-decode"), "{train}");
     assert!(train.contains("candle-core 0.11.1"), "{train}");
     let evaluate = block("evaluate");

@@ -6,67 +6,34 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow, bail};
-use iamm_analysis::{Inputs, Lexicon, LexiconFormat, Missing, ReportInfo};
+use iamm_analysis::{AnalysisParams, IdfCorpus, Inputs, Lexicon, ReportInfo};
+use iamm_decode::AssociationParams;
 use iamm_decode::associations::{Loc, direction_name};
 use iamm_tables::associations::Association;
 use iamm_tables::token_examples::TokenExample;
+use iamm_train::device::DeviceParams;
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType, Role};
-use crate::needs::Need;
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use super::model_io::TEST_SET;
+use crate::needs::Need;
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Analysis;
 
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "lexicon",
-        ty: ParamType::Path,
-        default: None,
-        help: "emotion lexicon file: the NRC Emotion Intensity Lexicon (NRC-Emotion-Intensity-Lexicon-v1.txt) or, \
-               with lexicon_format nrc_vad_kemp, the NRC VAD Lexicon (NRC-VAD-Lexicon.txt); not shipped, see README",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "lexicon_format",
-        ty: ParamType::Choice(&["nrc_intensity", "nrc_vad_kemp"]),
-        default: Some("\"nrc_intensity\""),
-        help: "nrc_intensity: a word's intensity is its highest score over the emotions; nrc_vad_kemp: KEMP's \
-               min-max normalised ||(valence - 1/2, arousal/2)||",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "missing",
-        ty: ParamType::Choice(&["zero", "exclude"]),
-        default: Some("\"zero\""),
-        help: "words the lexicon lacks: intensity 0, or left out of the intensity means",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "idf_corpus",
-        ty: ParamType::Choice(&["test", "train"]),
-        default: Some("\"test\""),
-        help: "IDF documents: the test dialogues (one conv_id each) or the training dialogues",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "top_k_max",
-        ty: ParamType::Int { min: 0, max: 10_000_000 },
-        default: Some("0"),
-        help: "longest top-k of the Figure 3/4 curves; 0 = every associated word",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "batch_size",
-        ty: ParamType::Int { min: 1, max: 4096 },
-        default: Some("16"),
-        help: "test examples per encoder batch; selections depend on it as in the reference (padded rows enter \
-               the second-order means)",
-        role: Role::Key,
-    },
-    super::device::device_param(Role::Tuning),
-];
+iamm_options::options! {
+    /// The analysis stage's params: what the words are measured against, then how the
+    /// encoder runs over the test set.
+    struct StageParams {
+        ..analysis: AnalysisParams,
+        ..encoder: AssociationParams,
+        ..on: DeviceParams,
+    }
+}
+
+const MODEL: Need = Need::One { kind: "train", what: "the model whose associations to analyse" };
 
 impl StageKind for Analysis {
     fn kind(&self) -> &'static str {
@@ -77,30 +44,30 @@ impl StageKind for Analysis {
          the paper's Figures 3 and 4"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        StageParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::ANALYSIS
     }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 4096)
+    }
     fn needs(&self) -> &'static [Need] {
-        &[
-            Need::One { kind: "train", what: "the model whose associations to analyse" },
-            Need::One { kind: "tokenize", what: "the test examples and vocabulary" },
-        ]
+        &[MODEL, TEST_SET]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
+        let p = StageParams::from_values(ctx.params)?;
         // Inputs that can be wrong are checked before the model runs.
-        let lexicon_path = p.path("lexicon")?.context("param `lexicon` is required")?;
-        let format: LexiconFormat = p.str("lexicon_format")?.parse().map_err(|e: String| anyhow!(e))?;
-        let lexicon = Lexicon::load(&lexicon_path, format).map_err(|e| anyhow!("param `lexicon`: {e}"))?;
-        let missing = if p.str("missing")? == "exclude" { Missing::Exclude } else { Missing::Zero };
-        let idf_corpus = p.str("idf_corpus")?;
+        let lexicon_path = &p.analysis.lexicon;
+        let format = p.analysis.lexicon_format;
+        let lexicon = Lexicon::load(lexicon_path, format).map_err(|e| anyhow!("param `lexicon`: {e}"))?;
+        let missing = p.analysis.missing;
+        let idf_corpus = p.analysis.idf_corpus;
         iamm_plot::font().context("the figures need a font")?;
-        let device = super::device::device(p)?;
+        let device = p.on.device.open().map_err(|e| anyhow!(e))?;
 
-        let (_, train) = ctx.only_dep_of_kind("train", "the model whose associations to analyse")?;
+        let (_, train) = ctx.one(&MODEL)?;
         let model = super::model_io::load_trained(train, &device)?;
         let variant = model.config().variant;
         if !variant.explicit() {
@@ -109,11 +76,12 @@ impl StageKind for Analysis {
                  associated words to analyse; use a train stage with variant full, wo_ia or wo_ws"
             );
         }
-        let words = super::model_io::vocab_words(ctx, model.config().vocab_size)?;
-        let test = iamm_tables::token_examples::read(&ctx.table("examples_test")?, "examples_test", variant.implicit())?;
+        let (_, tokenized) = ctx.one(&TEST_SET)?;
+        let words = super::model_io::vocab_words(tokenized, model.config().vocab_size)?;
+        let test = iamm_tables::token_examples::read(&tokenized.read_table("examples_test")?, "examples_test", variant.implicit())?;
 
         // Encoder over the test set, in batches of the examples' own order.
-        let batch_size = p.int("batch_size")? as usize;
+        let batch_size = p.encoder.batch_size;
         let batching = iamm_train::limits::Batching::Consecutive(batch_size);
         super::model_input::check_lengths("examples_test", &test, model.config().max_positions, batching)?;
         let bar = ctx.bar(test.len() as u64, "encoding", "ex");
@@ -137,8 +105,8 @@ impl StageKind for Analysis {
         };
         let test_docs = dialogues(&test);
         let test_words: Vec<String> = test_docs.iter().flatten().cloned().collect();
-        let idf_docs = if idf_corpus == "train" {
-            dialogues(&iamm_tables::token_examples::read(&ctx.table("examples_train")?, "examples_train", false)?)
+        let idf_docs = if idf_corpus == IdfCorpus::Train {
+            dialogues(&iamm_tables::token_examples::read(&tokenized.read_table("examples_train")?, "examples_train", false)?)
         } else {
             test_docs.clone()
         };
@@ -149,7 +117,7 @@ impl StageKind for Analysis {
             test_words: &test_words,
             lexicon: &lexicon,
             missing,
-            top_k_max: p.int("top_k_max")? as usize,
+            top_k_max: p.analysis.top_k_max,
         })?;
         for (name, df) in [("word_stats", &mut a.word_stats), ("curves", &mut a.curves)] {
             iamm_analysis::write_csv(df, &ctx.out_dir.join(format!("{name}.csv")))?;
@@ -167,7 +135,7 @@ impl StageKind for Analysis {
                 lexicon: &lexicon_path.display().to_string(),
                 lexicon_format: format.name(),
                 missing,
-                idf_corpus,
+                idf_corpus: idf_corpus.name(),
                 test_examples: test.len(),
                 test_dialogues: test_docs.len(),
                 variant: variant_name,
@@ -203,7 +171,7 @@ impl StageKind for Analysis {
                 "lexicon_format": format.name(),
                 "lexicon_entries": lexicon.len(),
                 "missing": missing.name(),
-                "idf_corpus": idf_corpus,
+                "idf_corpus": idf_corpus.name(),
                 "idf_documents": a.documents,
                 "all_test_words": means(&a.test),
                 "all_associated_words": means(&a.associated),

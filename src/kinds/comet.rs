@@ -5,118 +5,23 @@ use arrow_array::builder::{Float32Builder, StringBuilder, UInt8Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch};
+use iamm_comet::CometParams;
 use iamm_comet::queries::{self, Answer};
-use iamm_comet::{Overrides, Provider, RuntimeOptions, SessionOptions};
 use iamm_core::{RELATIONS, SPLITS};
 use iamm_text::{PunktParams, Tokenizer};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::shards::ShardStore;
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Comet;
 
-const OPT_INT: ParamType = ParamType::Nullable(&ParamType::Int { min: 0, max: 4096 });
-
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "model",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "folder with the seq2seq model exported to ONNX (optimum layout: encoder_model.onnx, \
-               decoder_model_merged.onnx, config.json, tokenizer.json; see scripts/comet/export_onnx.py)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "import",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "knowledge generated elsewhere instead of a model: a .tsv (header sentence, relation, beam, \
-               text[, score]) or .parquet with those columns; `sentence` is the processed sentence",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "punkt",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "Punkt parameters for preprocessing the sentences; use the same as the tokenize stage",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "task",
-        ty: ParamType::Nullable(&ParamType::Str),
-        default: Some("\"summarization\""),
-        help: "merge config.json's task_specific_params[task] before generating, as the reference does \
-               (null: the model's own generation config)",
-        role: Role::Key,
-    },
-    ParamSpec { name: "num_beams", ty: ParamType::Int { min: 1, max: 64 }, default: Some("5"), help: "beams per query", role: Role::Key },
-    ParamSpec {
-        name: "num_return_sequences",
-        ty: ParamType::Int { min: 1, max: 64 },
-        default: Some("5"),
-        help: "beams kept per query and relation (at most num_beams)",
-        role: Role::Key,
-    },
-    ParamSpec { name: "max_length", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
-    ParamSpec { name: "min_length", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
-    ParamSpec {
-        name: "length_penalty",
-        ty: ParamType::Nullable(&ParamType::Float { min: -10.0, max: 10.0 }),
-        default: Some("null"),
-        help: "override the model config",
-        role: Role::Key,
-    },
-    ParamSpec { name: "no_repeat_ngram_size", ty: OPT_INT, default: Some("null"), help: "override the model config", role: Role::Key },
-    ParamSpec {
-        name: "early_stopping",
-        ty: ParamType::Nullable(&ParamType::Choice(&["true", "false", "never"])),
-        default: Some("null"),
-        help: "override the model config",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "batch_size",
-        ty: ParamType::Int { min: 1, max: 4096 },
-        default: Some("16"),
-        help: "queries per decoder call (each with num_beams rows)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "threads",
-        ty: ParamType::Int { min: 0, max: 1024 },
-        default: Some("0"),
-        help: "ONNX Runtime intra-op threads (0: all cores); the kernels split outputs, not sums, across threads \
-               (the same knowledge at 1 and 2 threads is tested)",
-        role: Role::Tuning,
-    },
-    ParamSpec {
-        name: "provider",
-        ty: ParamType::Choice(&["cpu", "cuda"]),
-        default: Some("\"cpu\""),
-        help: "execution provider (cuda needs an onnxruntime build with CUDA)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "shard_size",
-        ty: ParamType::Int { min: 1, max: 1_000_000 },
-        default: Some("512"),
-        help: "queries per saved shard (rounded up to whole batches): a killed run loses at most this much work",
-        role: Role::Tuning,
-    },
-    ParamSpec {
-        name: "onnxruntime",
-        ty: ParamType::Nullable(&ParamType::ToolPath),
-        default: Some("null"),
-        help: "libonnxruntime.so to load (default: ORT_DYLIB_PATH, the onnxruntime Python package, \
-               then the system library path)",
-        role: Role::Tuning,
-    },
-];
+const DIALOGUES: Need = Need::One { kind: "ingest", what: "the dialogues to query COMET for" };
 
 impl StageKind for Comet {
     fn kind(&self) -> &'static str {
@@ -127,32 +32,37 @@ impl StageKind for Comet {
          and situation, by beam search on ONNX Runtime"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        CometParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::COMET
     }
+    fn resources(&self, p: &Params) -> Resources {
+        let threads = p.values().get("threads").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+        Resources { gpu: p.str("provider").is_ok_and(|d| d == "cuda"), ..Resources::cpu(threads, 2048) }
+    }
     fn needs(&self) -> &'static [Need] {
-        &[Need::One { kind: "ingest", what: "the dialogues to query COMET for" }]
+        &[DIALOGUES]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
+        let p = CometParams::from_values(ctx.params)?;
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.punkt.as_deref())?);
+        let (_, ingested) = ctx.one(&DIALOGUES)?;
         let examples = SPLITS
             .iter()
             .map(|s| {
                 let name = format!("examples_{s}");
-                Ok(iamm_tables::text_examples::read(&ctx.table(&name)?, &name)?)
+                Ok(iamm_tables::text_examples::read(&ingested.read_table(&name)?, &name)?)
             })
             .collect::<Result<Vec<_>>>()?;
         let sentences = queries::sentences(&examples.iter().map(Vec::as_slice).collect::<Vec<_>>(), &tokenizer);
         let n_queries = sentences.unique.len() * RELATIONS.len();
-        let keep = p.int("num_return_sequences")? as usize;
+        let keep = p.num_return_sequences;
 
-        let (answers, source) = match (p.path("import")?, p.path("model")?) {
-            (Some(file), _) => (import(&file)?, json!({"import": file.display().to_string()})),
-            (None, Some(model)) => generate(ctx, &model, &sentences.unique)?,
+        let (answers, source) = match (&p.import, &p.model) {
+            (Some(file), _) => (import(file)?, json!({"import": file.display().to_string()})),
+            (None, Some(model)) => generate(ctx, &p, model, &sentences.unique)?,
             (None, None) => bail!("set `model` (an ONNX export of COMET) or `import` (knowledge generated elsewhere)"),
         };
         let answer = |s: &str, r: &str| {
@@ -185,29 +95,13 @@ impl StageKind for Comet {
 /// Generates what the row cache does not hold yet; returns every answer and what ran.
 fn generate(
     ctx: &StageContext,
+    p: &CometParams,
     model_dir: &std::path::Path,
     sentences: &[String],
 ) -> Result<(FxHashMap<String, Answer>, serde_json::Value)> {
-    let p = ctx.params;
-    let runtime = iamm_comet::runtime(&RuntimeOptions { dylib: p.path("onnxruntime")? })?;
-    let session = SessionOptions {
-        threads: p.int("threads")? as usize,
-        provider: if p.str("provider")? == "cuda" { Provider::Cuda } else { Provider::Cpu },
-    };
-    let mut model = iamm_comet::Seq2Seq::load(model_dir, runtime, &session)?;
-    let int = |name: &str| p.opt(name).map(|v| v.and_then(|v| v.as_u64()).map(|v| v as usize));
-    let overrides = Overrides {
-        num_beams: Some(p.int("num_beams")? as usize),
-        num_return_sequences: Some(p.int("num_return_sequences")? as usize),
-        max_length: int("max_length")?,
-        min_length: int("min_length")?,
-        length_penalty: p.opt("length_penalty")?.and_then(|v| v.as_f64()),
-        no_repeat_ngram_size: int("no_repeat_ngram_size")?,
-        early_stopping: p.opt("early_stopping")?.and_then(|v| v.as_str()).map(str::parse).transpose()?,
-        ..Overrides::default()
-    };
-    let task = p.opt("task")?.and_then(|v| v.as_str()).map(str::to_string);
-    let settings = model.settings(task.as_deref(), &overrides)?;
+    let runtime = iamm_comet::runtime(&p.runtime())?;
+    let mut model = iamm_comet::Seq2Seq::load(model_dir, runtime, &p.session())?;
+    let settings = model.settings(p.task.as_deref(), &p.overrides())?;
     // Rows are keyed by what decides them: the model's content and the decoding settings.
     let settings_json = serde_json::to_string(&settings)?;
     let settings_hash = blake3::hash(settings_json.as_bytes()).to_hex();
@@ -221,13 +115,11 @@ fn generate(
     let mut all: Vec<String> =
         sentences.iter().flat_map(|s| RELATIONS.iter().map(move |(r, _)| queries::query(s, r))).collect();
     all.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    let batch_size = p.int("batch_size")? as usize;
     let todo: Vec<&[String]> =
-        all.chunks(batch_size).filter(|b| b.iter().any(|q| !answers.contains_key(q))).collect();
+        all.chunks(p.batch_size).filter(|b| b.iter().any(|q| !answers.contains_key(q))).collect();
     let generated: usize = todo.iter().map(|b| b.len()).sum();
     let started = Instant::now();
     let bar = ctx.bar(generated as u64, "generating", "queries");
-    let shard_size = p.int("shard_size")? as usize;
     let mut rows: Vec<(String, Answer)> = Vec::new();
     for (i, batch) in todo.iter().enumerate() {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
@@ -237,7 +129,7 @@ fn generate(
         }
         bar.inc(batch.len() as u64);
         // Shards hold whole batches: a killed run loses at most one shard of work.
-        if rows.len() >= shard_size || i + 1 == todo.len() {
+        if rows.len() >= p.shard_size || i + 1 == todo.len() {
             store.append(&answers_batch(&rows)?)?;
             answers.extend(rows.drain(..));
         }

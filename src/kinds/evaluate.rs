@@ -11,105 +11,34 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use iamm_core::EMOTIONS;
 use iamm_core::special::{CLS, USR};
+use iamm_decode::DecodeParams;
 use iamm_decode::respond::Reply;
-use iamm_decode::{DecodeOptions, Strategy};
-use iamm_evaluate::MetricOptions;
+use iamm_evaluate::MetricParams;
 use iamm_tables::responses::Response;
 use iamm_tables::token_examples::TokenExample;
 use iamm_text::{PunktParams, Tokenizer};
+use iamm_train::device::DeviceParams;
 use serde_json::{Value, json};
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
-use super::model_io::{load_trained, vocab_words};
+use super::model_io::{TEST_SET, load_trained, vocab_words};
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Evaluate;
 
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "batch_size",
-        ty: ParamType::Int { min: 1, max: 4096 },
-        default: Some("48"),
-        help: "test examples per batch (the reference's test run: 48); the reference's Acc is a mean over batches",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "decoding",
-        ty: ParamType::Choice(&["greedy", "beam", "sample"]),
-        default: Some("\"greedy\""),
-        help: "greedy (the reference), beam search, or top-k/top-p sampling",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "max_new_tokens",
-        ty: ParamType::Int { min: 1, max: 10_000 },
-        default: Some("51"),
-        help: "decoding steps, EOS included (the reference runs max_dec_step + 1 = 51 steps, then cuts at EOS)",
-        role: Role::Key,
-    },
-    ParamSpec { name: "beam_size", ty: ParamType::Int { min: 1, max: 256 }, default: Some("5"), help: "beams (decoding: beam)", role: Role::Key },
-    ParamSpec {
-        name: "length_penalty",
-        ty: ParamType::Float { min: -100.0, max: 100.0 },
-        default: Some("1.0"),
-        help: "beam score / length^length_penalty (decoding: beam)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "top_k",
-        ty: ParamType::Int { min: 0, max: 10_000_000 },
-        default: Some("0"),
-        help: "sample among the k most probable tokens; 0 = all (decoding: sample)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "top_p",
-        ty: ParamType::Float { min: 0.0, max: 1.0 },
-        default: Some("1.0"),
-        help: "nucleus: the smallest set of tokens with this much probability; 1 = all (decoding: sample)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "temperature",
-        ty: ParamType::Float { min: 0.0, max: 1000.0 },
-        default: Some("1.0"),
-        help: "sampling temperature, > 0 (decoding: sample)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "seed",
-        ty: ParamType::Int { min: 0, max: i64::MAX },
-        default: Some("0"),
-        help: "seeds sampling and the bootstrap resamples",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "bootstrap",
-        ty: ParamType::Int { min: 0, max: 1_000_000 },
-        default: Some("1000"),
-        help: "bootstrap resamples of the test examples for the 95% intervals of Acc (example-level) and Dist-n; 0 = none",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "strip_greedy_quirk",
-        ty: ParamType::Bool,
-        default: Some("false"),
-        help: "reproduce the reference's `line.strip(\"Greedy:\")` before Dist-n, which drops leading G/r/e/d/y/: \
-               characters of each response (\"do you\" -> \"o you\")",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "punkt",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
-               null = built-in rule-based sentence splitter",
-        role: Role::Key,
-    },
-    super::device::device_param(Role::Tuning),
-];
+iamm_options::options! {
+    /// The evaluate stage's params: how the test set is decoded, then how it is scored.
+    struct StageParams {
+        ..decode: DecodeParams,
+        ..metrics: MetricParams,
+        ..on: DeviceParams,
+    }
+}
+
+const MODEL: Need = Need::One { kind: "train", what: "the model to evaluate" };
 
 impl StageKind for Evaluate {
     fn kind(&self) -> &'static str {
@@ -117,27 +46,27 @@ impl StageKind for Evaluate {
     }
     fn about(&self) -> &'static str {
         "scores and decodes the test set with a train stage's model; Acc, PPL, Dist-n as the reference computes \
-         them, BLEU, confusion matrix, bootstrap intervals"
+         them, BLEU, confusion matrix, 95% intervals"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        StageParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::EVALUATE
     }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 4096)
+    }
     fn needs(&self) -> &'static [Need] {
-        &[
-            Need::One { kind: "train", what: "the model to evaluate" },
-            Need::One { kind: "tokenize", what: "the test examples and vocabulary" },
-        ]
+        &[MODEL, TEST_SET]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let (train_stage, train) = ctx.only_dep_of_kind("train", "the model to evaluate")?;
-        let device = super::device::device(p)?;
-        let opts = decode_options(p)?;
-        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.path("punkt")?.as_deref())?);
+        let p = StageParams::from_values(ctx.params)?;
+        let (train_stage, train) = ctx.one(&MODEL)?;
+        let device = p.on.device.open().map_err(|e| anyhow!(e))?;
+        let opts = p.decode.options().map_err(|e| anyhow!(e))?;
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.metrics.punkt.as_deref())?);
         // The figure needs a font: fail before the long part, not after it.
         iamm_plot::font().context("the confusion figure needs a font")?;
 
@@ -145,7 +74,7 @@ impl StageKind for Evaluate {
         let cfg = model.config().clone();
         let variant = cfg.variant.name();
 
-        let (tokenize_stage, tokenized) = ctx.provider("examples_test")?;
+        let (tokenize_stage, tokenized) = ctx.one(&TEST_SET)?;
         let table = tokenized.read_table("examples_test")?;
         let with_comet = cfg.variant.implicit();
         let rows = iamm_tables::token_examples::read(&table, &format!("examples_test (stage `{tokenize_stage}`)"), with_comet)
@@ -160,9 +89,9 @@ impl StageKind for Evaluate {
         if rows.is_empty() {
             bail!("examples_test (stage `{tokenize_stage}`) has no rows: nothing to evaluate");
         }
-        let words = vocab_words(ctx, cfg.vocab_size).with_context(|| format!("the model of stage `{train_stage}`"))?;
+        let words = vocab_words(tokenized, cfg.vocab_size).with_context(|| format!("the model of stage `{train_stage}`"))?;
 
-        let batch_size = p.int("batch_size")? as usize;
+        let batch_size = p.decode.batch_size;
         // The encoders and the decoder read the model's timing table: check before decoding.
         let batching = iamm_train::limits::Batching::Consecutive(batch_size);
         super::model_input::check_lengths("examples_test", &rows, cfg.max_positions, batching)?;
@@ -185,12 +114,7 @@ impl StageKind for Evaluate {
         let responses = rows.iter().zip(replies).map(|(row, reply)| response(row, reply, &words)).collect::<Result<Vec<_>>>()?;
         let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
-        let metric_opts = MetricOptions {
-            strip_greedy_quirk: p.bool("strip_greedy_quirk")?,
-            bootstrap: p.int("bootstrap")? as usize,
-            seed: p.int("seed")? as u64,
-            level: 0.95,
-        };
+        let metric_opts = p.metrics.options();
         let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
         let confusion = iamm_evaluate::confusion(&responses);
         let labels: Vec<String> = EMOTIONS.iter().map(|e| e.to_string()).collect();
@@ -237,27 +161,6 @@ impl StageKind for Evaluate {
             summary,
         })
     }
-}
-
-fn decode_options(p: &crate::params::Params) -> Result<DecodeOptions> {
-    let float = |name: &str| -> Result<f32> {
-        p.opt(name)?.and_then(Value::as_f64).map(|v| v as f32).with_context(|| format!("param `{name}` is not a number"))
-    };
-    let strategy = match p.str("decoding")? {
-        "beam" => Strategy::Beam { size: p.int("beam_size")? as usize, length_penalty: float("length_penalty")? },
-        "sample" => {
-            let (top_p, temperature) = (float("top_p")?, float("temperature")?);
-            if top_p <= 0.0 {
-                bail!("param `top_p` must be above 0 (1 = no nucleus filtering)");
-            }
-            if temperature <= 0.0 {
-                bail!("param `temperature` must be above 0 (use decoding: greedy for the most probable token)");
-            }
-            Strategy::Sample { top_k: p.int("top_k")? as usize, top_p, temperature }
-        }
-        _ => Strategy::Greedy,
-    };
-    Ok(DecodeOptions { strategy, max_new_tokens: p.int("max_new_tokens")? as usize, seed: p.int("seed")? as u64 })
 }
 
 /// Tokens of `ids` joined by spaces, a leading `[CLS]` left out.

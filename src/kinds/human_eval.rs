@@ -4,82 +4,22 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use iamm_human_eval::{
-    Aggregate, ExportOptions, Identical, Key, SIMULATED, check_annotators, export, fill_sheet, read_sheets_dir, score,
+    ExportParams, Key, SIMULATED, ScoreParams, check_annotators, export, fill_sheet, read_sheets_dir, score,
     simulated_answers, write_export,
 };
 use iamm_tables::responses::Response;
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct HumanEval;
 pub struct HumanEvalScore;
 
-const SEED: ParamType = ParamType::Int { min: 0, max: i64::MAX };
-
-static EXPORT_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "proposed",
-        ty: ParamType::Str,
-        default: None,
-        help: "the dep (an evaluate stage) whose responses are the proposed system; Win means it was preferred",
-        role: Role::Key,
-    },
-    ParamSpec { name: "baseline", ty: ParamType::Str, default: None, help: "the dep (an evaluate stage) compared against", role: Role::Key },
-    ParamSpec {
-        name: "sample",
-        ty: ParamType::Int { min: 1, max: 1_000_000 },
-        default: Some("100"),
-        help: "test dialogues to rate, drawn with the seed (all eligible ones when fewer)",
-        role: Role::Key,
-    },
-    ParamSpec { name: "annotators", ty: ParamType::Int { min: 1, max: 1000 }, default: Some("3"), help: "sheets to write, one per annotator", role: Role::Key },
-    ParamSpec { name: "seed", ty: SEED, default: Some("42"), help: "seeds the sample, the A/B sides, the item ids and each sheet's order", role: Role::Key },
-    ParamSpec {
-        name: "identical",
-        ty: ParamType::Choice(&["tie", "drop"]),
-        default: Some("\"tie\""),
-        help: "identical responses: tie = not shown, scored as a tie by every annotator; drop = left out of the sample",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "attention_checks",
-        ty: ParamType::Int { min: 0, max: 1000 },
-        default: Some("3"),
-        help: "extra items with a known answer: a dialogue's human reply vs another dialogue's reply with its words shuffled",
-        role: Role::Key,
-    },
-];
-
-static SCORE_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "sheets",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "folder of filled sheets (.csv or .xlsx, one per annotator); null = sheets filled by seeded simulated \
-               annotators (demo only; every output says so)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "aggregate",
-        ty: ParamType::Choice(&["pooled", "majority"]),
-        default: Some("\"pooled\""),
-        help: "pooled = every judgement counts (the paper's description); majority = one outcome per item (no majority = tie)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "annotators",
-        ty: ParamType::Nullable(&ParamType::Int { min: 1, max: 1000 }),
-        default: Some("null"),
-        help: "sheets to score; null = as many as human_eval wrote (a sheet missing from `sheets` is an error); \
-               fewer = score only the sheets that came back (simulated: the first N)",
-        role: Role::Key,
-    },
-    ParamSpec { name: "simulation_seed", ty: SEED, default: Some("42"), help: "seeds the simulated annotators (sheets: null only)", role: Role::Key },
-];
+const PROPOSED: Need = Need::Named { param: "proposed", kind: "evaluate" };
+const BASELINE: Need = Need::Named { param: "baseline", kind: "evaluate" };
+const EXPORT: Need = Need::One { kind: "human_eval", what: "the export whose sheets to score" };
 
 impl StageKind for HumanEval {
     fn kind(&self) -> &'static str {
@@ -89,43 +29,28 @@ impl StageKind for HumanEval {
         "blinded A/B human-evaluation sheets (CSV, XLSX) for two evaluated systems, with the unblinding key (paper Table 2)"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        EXPORT_PARAMS
+        ExportParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::HUMAN_EVAL
     }
     fn needs(&self) -> &'static [Need] {
-        &[
-            Need::Named { param: "proposed", kind: "evaluate" },
-            Need::Named { param: "baseline", kind: "evaluate" },
-        ]
+        &[PROPOSED, BASELINE]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let (proposed, baseline) = (p.str("proposed")?, p.str("baseline")?);
-        if proposed == baseline {
-            bail!("`proposed` and `baseline` are both `{proposed}`; name two different evaluate stages among the deps");
+        let p = ExportParams::from_values(ctx.params)?;
+        if p.proposed == p.baseline {
+            bail!("`proposed` and `baseline` are both `{}`; name two different evaluate stages among the deps", p.proposed);
         }
-        let read = |dep: &str| -> Result<(String, Vec<Response>)> {
-            let artifact = ctx.dep(dep)?;
-            if !artifact.manifest.tables.contains_key("responses") {
-                bail!("dep `{dep}` has no `responses` table; `proposed` and `baseline` must name evaluate stages");
-            }
+        let read = |need: &Need| -> Result<(String, Vec<Response>)> {
+            let (dep, artifact) = ctx.one(need)?;
             let rows = iamm_tables::responses::read(&artifact.read_table("responses")?, &format!("responses of `{dep}`"))?;
             Ok((super::systems::system_label(dep, artifact), rows))
         };
-        let (p_name, p_rows) = read(proposed)?;
-        let (b_name, b_rows) = read(baseline)?;
-        let opts = ExportOptions {
-            proposed: p_name.clone(),
-            baseline: b_name.clone(),
-            seed: p.int("seed")? as u64,
-            sample: p.int("sample")? as usize,
-            annotators: p.int("annotators")? as usize,
-            identical: if p.str("identical")? == "drop" { Identical::Drop } else { Identical::Tie },
-            attention_checks: p.int("attention_checks")? as usize,
-        };
+        let (p_name, p_rows) = read(&PROPOSED)?;
+        let (b_name, b_rows) = read(&BASELINE)?;
+        let opts = p.options(p_name.clone(), b_name.clone());
         let ex = export(&p_rows, &b_rows, &opts)?;
         write_export(ctx.out_dir, &ex)?;
         let key = ex.key()?;
@@ -167,20 +92,20 @@ impl StageKind for HumanEvalScore {
         "scores filled human_eval sheets: Win/Lose/Tie, Fleiss' kappa and a sign test per aspect, beside the paper's Table 2"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        SCORE_PARAMS
+        ScoreParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::HUMAN_EVAL
     }
     fn needs(&self) -> &'static [Need] {
-        &[Need::One { kind: "human_eval", what: "the export whose sheets to score" }]
+        &[EXPORT]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let (export_stage, export) = ctx.only_dep_of_kind("human_eval", "the export whose sheets to score")?;
+        let p = ScoreParams::from_values(ctx.params)?;
+        let (export_stage, export) = ctx.one(&EXPORT)?;
         let key = Key::from_batch(&export.read_table("human_eval_key")?, &format!("key of `{export_stage}`"))?;
-        let aggregate = if p.str("aggregate")? == "majority" { Aggregate::Majority } else { Aggregate::Pooled };
+        let aggregate = p.aggregate;
         // The exported sheets, and how many the export wrote (its `annotators` param).
         let src_dir = export.dir.join("sheets");
         let mut sources: Vec<_> = std::fs::read_dir(&src_dir)
@@ -191,9 +116,8 @@ impl StageKind for HumanEvalScore {
             .collect();
         sources.sort_by_key(|n| n.trim_start_matches("annotator_").trim_end_matches(".csv").parse::<usize>().unwrap_or(0));
         let written = export.manifest.stats.get("annotators").and_then(|v| v.as_u64()).map_or(sources.len(), |n| n as usize);
-        let accept = p.opt("annotators")?.map(|v| v.as_u64().context("param `annotators` is not an integer")).transpose()?;
-        let accept = accept.map(|n| n as usize);
-        let (sheets, label, dir) = match p.path("sheets")? {
+        let accept = p.annotators;
+        let (sheets, label, dir) = match p.sheets {
             Some(dir) => {
                 if !dir.is_dir() {
                     bail!(
@@ -206,7 +130,7 @@ impl StageKind for HumanEvalScore {
             None => {
                 // Fill the exported CSV sheets as seeded simulated annotators would, then read
                 // them back through the same validation as real ones.
-                let seed = p.int("simulation_seed")? as u64;
+                let seed = p.simulation_seed;
                 let dst_dir = ctx.out_dir.join("simulated_sheets");
                 std::fs::create_dir_all(&dst_dir)?;
                 for (i, name) in sources.iter().take(accept.unwrap_or(written)).enumerate() {
@@ -267,7 +191,7 @@ impl StageKind for HumanEvalScore {
                 "label": label,
                 "simulated": scores.label.is_some(),
                 "comparison": scores.comparison(),
-                "aggregate": aggregate.as_str(),
+                "aggregate": aggregate.name(),
                 "annotators": scores.annotators,
                 "pairs": scores.pairs,
                 "auto_ties": scores.auto_ties,

@@ -1,36 +1,13 @@
-use anyhow::{Context, Result};
-use iamm_ingest::{IngestOptions, OnBadLine, SourceKind};
+use anyhow::Result;
+use iamm_ingest::{IngestParams, SourceKind};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType, Role};
+use crate::params::Params;
+use crate::schedule::Resources;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Ingest;
-
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "source",
-        ty: ParamType::Path,
-        default: None,
-        help: "EmpatheticDialogues: a folder with train.csv, valid.csv, test.csv, or the official empatheticdialogues.tar.gz",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "on_bad_line",
-        ty: ParamType::Choice(&["error", "skip"]),
-        default: Some("\"error\""),
-        help: "error: stop at the first malformed line; skip: drop it (and a conversation it breaks) and list it in the manifest",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "verify_checksum",
-        ty: ParamType::Bool,
-        default: Some("true"),
-        help: "check the archive's sha256 against the official release",
-        role: Role::Key,
-    },
-];
 
 impl StageKind for Ingest {
     fn kind(&self) -> &'static str {
@@ -40,23 +17,20 @@ impl StageKind for Ingest {
         "reads EmpatheticDialogues CSVs into dialogues and examples (one per listener turn) per split"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        IngestParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::INGEST
     }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 512)
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let source = ctx.params.path("source")?.context("param `source` is required")?;
-        let opts = IngestOptions {
-            on_bad_line: match ctx.params.str("on_bad_line")? {
-                "skip" => OnBadLine::Skip,
-                _ => OnBadLine::Error,
-            },
-            verify_checksum: ctx.params.bool("verify_checksum")?,
-        };
+        let params = IngestParams::from_values(ctx.params)?;
+        let source = &params.source;
         let bar = ctx.bar(0, "reading", "bytes");
-        let ingested = iamm_ingest::ingest(&source, &opts, &bar)?;
+        let ingested = iamm_ingest::ingest(source, &params.options(), &bar)?;
         bar.finish_and_clear();
         let mut tables = Vec::new();
         let mut counts = serde_json::Map::new();

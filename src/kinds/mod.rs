@@ -2,7 +2,7 @@
 
 mod analysis;
 mod comet;
-mod device;
+mod compute;
 mod evaluate;
 mod human_eval;
 mod ingest;
@@ -187,11 +187,24 @@ mod tests {
         // Adapters' shared modules: only their users.
         assert_eq!(rekeyed("src/kinds/systems.rs", append), ["human_eval", "viewer"]);
         assert_eq!(rekeyed("src/kinds/model_io.rs", append), ["analysis", "evaluate"]);
-        assert_eq!(rekeyed("src/kinds/device.rs", append), ["analysis", "evaluate", "train"]);
+        assert_eq!(rekeyed("src/kinds/model_input.rs", append), ["analysis", "evaluate", "train"]);
+        // Options are read by the stage that runs: every stage kind but report, which has none.
+        let by_options = rekeyed("crates/options/src/value.rs", append);
+        assert_eq!(by_options, ["analysis", "comet", "evaluate", "human_eval", "ingest", "tokenize", "train", "viewer"]);
         // A locked dependency's version: the stages that link it.
         let bump = |s: String| s.replacen("name = \"candle-core\"\nversion = \"", "name = \"candle-core\"\nversion = \"9", 1);
         let by_candle = rekeyed("Cargo.lock", bump);
         assert!(by_candle.contains(&"train".to_string()) && !by_candle.contains(&"ingest".to_string()), "{by_candle:?}");
+    }
+
+    #[test]
+    fn every_default_is_a_value_of_its_param_type() {
+        for kind in super::all() {
+            for p in kind.params().iter().filter(|p| p.default.is_some()) {
+                let v: serde_json::Value = serde_json::from_str(p.default.unwrap()).unwrap();
+                assert_eq!(p.ty.check(&v).as_ref(), Ok(&v), "{}.{}", kind.kind(), p.name);
+            }
+        }
     }
 
     #[test]

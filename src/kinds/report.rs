@@ -5,11 +5,16 @@ use anyhow::{Result, anyhow, bail};
 use iamm_report::{Run, Section};
 use serde_json::{Value, json};
 
-use crate::params::ParamSpec;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::needs::Need;
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Report;
+
+/// Table 1's rows.
+const SYSTEMS: Need = Need::Any { kind: "evaluate" };
+/// Whatever they are, deps may publish a section to append.
+const SECTIONS: Need = Need::Every;
 
 /// The file a dep publishes to have it appended to the report.
 pub const SECTION_FILE: &str = "report_section.md";
@@ -30,28 +35,32 @@ impl StageKind for Report {
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::REPORT
     }
+    fn needs(&self) -> &'static [Need] {
+        &[SYSTEMS, SECTIONS]
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let mut runs = Vec::new();
-        let mut sections = Vec::new();
-        for (name, artifact) in &ctx.upstream {
+        for (name, artifact) in ctx.all(&SYSTEMS)? {
             let m = &artifact.manifest;
-            if m.tables.contains_key("metrics") {
-                let table = artifact.read_table("metrics")?;
-                let metrics = iamm_tables::metrics::read(&table, &format!("metrics of dep `{name}` (artifact {})", m.key))?;
-                runs.push(Run {
-                    stage: name.to_string(),
-                    key: m.key.clone(),
-                    variant: m.stats["variant"].as_str().unwrap_or("unknown").to_string(),
-                    metrics,
-                    params: serde_json::to_value(&m.params)?,
-                    provenance: json!({"train": m.stats["train"], "tokenize": m.stats["tokenize"]}),
-                });
-            }
+            let table = artifact.read_table("metrics")?;
+            let metrics = iamm_tables::metrics::read(&table, &format!("metrics of dep `{name}` (artifact {})", m.key))?;
+            runs.push(Run {
+                stage: name.to_string(),
+                key: m.key.clone(),
+                variant: m.stats["variant"].as_str().unwrap_or("unknown").to_string(),
+                metrics,
+                params: serde_json::to_value(&m.params)?,
+                provenance: json!({"train": m.stats["train"], "tokenize": m.stats["tokenize"]}),
+            });
+        }
+        let deps = ctx.all(&SECTIONS)?;
+        let mut sections = Vec::new();
+        for (name, artifact) in &deps {
             let section = artifact.dir.join(SECTION_FILE);
             if section.is_file() {
                 let text = std::fs::read_to_string(&section).map_err(|e| anyhow!("cannot read {}: {e}", section.display()))?;
-                sections.push(Section { stage: name.to_string(), key: m.key.clone(), text });
+                sections.push(Section { stage: name.to_string(), key: artifact.manifest.key.clone(), text });
             }
         }
         if runs.is_empty() && sections.is_empty() {
@@ -59,7 +68,7 @@ impl StageKind for Report {
                 "stage `{}`: none of its deps ({}) is an evaluate stage (with a `metrics` table) or publishes {SECTION_FILE}; \
                  list the evaluate stages in `deps:`",
                 ctx.stage,
-                ctx.upstream.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                deps.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             );
         }
         runs.sort_by(|a, b| (iamm_report::variant_rank(&a.variant), &a.stage).cmp(&(iamm_report::variant_rank(&b.variant), &b.stage)));

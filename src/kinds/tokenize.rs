@@ -1,50 +1,19 @@
 use anyhow::{Context, Result};
 use iamm_core::SPLITS;
 use iamm_text::{PunktParams, Tokenizer};
-use iamm_tokenize::SplitExamples;
+use iamm_tokenize::{SplitExamples, TokenizeParams};
 use serde_json::json;
 
-use crate::params::{OPTIONAL_PATH, ParamSpec, ParamType, Role};
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Tokenize;
 
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "punkt",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "folder with NLTK's English Punkt parameters in punkt_tab format \
-               (nltk_data/tokenizers/punkt_tab/english); null = built-in rule-based sentence splitter",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "vocab_splits",
-        ty: ParamType::ChoiceList(&SPLITS),
-        default: Some("[\"train\", \"valid\", \"test\"]"),
-        help: "splits whose words form the vocabulary; the reference uses all three, which puts test words \
-               in the vocabulary; [train] avoids that leak",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "vectors",
-        ty: OPTIONAL_PATH,
-        default: Some("null"),
-        help: "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt); \
-               a word2vec header line is skipped, non-finite values are errors, a repeated word uses its last line",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "max_context_turns",
-        ty: ParamType::Nullable(&ParamType::Int { min: 1, max: 1_000_000 }),
-        default: Some("null"),
-        help: "keep only the last N utterances of each example's context (roles and COMET kept), for conversations \
-               too long for the model; null = all (the reference)",
-        role: Role::Key,
-    },
-];
+const DIALOGUES: Need = Need::One { kind: "ingest", what: "the dialogues to tokenize" };
+const KNOWLEDGE: Need = Need::Optional { kind: "comet", what: "the COMET knowledge of the sentences" };
 
 impl StageKind for Tokenize {
     fn kind(&self) -> &'static str {
@@ -54,38 +23,37 @@ impl StageKind for Tokenize {
         "reference preprocessing (lowercase, contractions, NLTK word_tokenize), vocabulary, token-id tables, embeddings"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        TokenizeParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TOKENIZE
     }
+    fn resources(&self, _: &Params) -> Resources {
+        Resources::cpu(0, 1024)
+    }
     fn needs(&self) -> &'static [Need] {
-        &[Need::One { kind: "ingest", what: "the dialogues to tokenize" }]
+        &[DIALOGUES, KNOWLEDGE]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(ctx.params.path("punkt")?.as_deref())?);
+        let p = TokenizeParams::from_values(ctx.params)?;
+        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.punkt.as_deref())?);
+        let (_, ingested) = ctx.one(&DIALOGUES)?;
         let examples = SPLITS
             .iter()
-            .map(|s| ctx.table(&format!("examples_{s}")))
+            .map(|s| ingested.read_table(&format!("examples_{s}")))
             .collect::<Result<Vec<_>>>()?;
         let inputs: Vec<SplitExamples> =
             SPLITS.iter().zip(&examples).map(|(split, examples)| SplitExamples { split, examples }).collect();
-        let vocab_splits = ctx.params.str_list("vocab_splits")?;
+        let vocab_splits = &p.vocab_splits;
         let bar = ctx.bar(0, "sentences", "sent");
-        let knowledge = match ctx.optional_table("knowledge")? {
-            Some(table) => Some(iamm_tokenize::Knowledge::from_table(&table)?),
+        let knowledge = match ctx.optional(&KNOWLEDGE)? {
+            Some((_, comet)) => Some(iamm_tokenize::Knowledge::from_table(&comet.read_table("knowledge")?)?),
             None => None,
         };
-        let opts = iamm_tokenize::TokenizeOptions {
-            max_context_turns: ctx
-                .params
-                .opt("max_context_turns")?
-                .map(|v| v.as_u64().map(|n| n as usize).context("param `max_context_turns` must be a positive integer or null"))
-                .transpose()?,
-        };
+        let opts = p.options();
         let tokenized =
-            iamm_tokenize::tokenize_with(&tokenizer, &inputs, &vocab_splits, knowledge.as_ref(), &opts, &bar)?;
+            iamm_tokenize::tokenize_with(&tokenizer, &inputs, vocab_splits, knowledge.as_ref(), &opts, &bar)?;
         bar.finish_and_clear();
 
         let sentences = tokenized.sentences_count();
@@ -99,9 +67,9 @@ impl StageKind for Tokenize {
             summary.push_str(&format!(", COMET knowledge for {} sentences", k.sentences()));
         }
         let mut coverage_json = serde_json::Value::Null;
-        if let Some(path) = ctx.params.path("vectors")? {
+        if let Some(path) = &p.vectors {
             let bar = ctx.bar(0, "vectors", "bytes");
-            let (table, coverage) = iamm_tokenize::embedding_table(&path, &tokenized.vocab, &bar)
+            let (table, coverage) = iamm_tokenize::embedding_table(path, &tokenized.vocab, &bar)
                 .with_context(|| "param `vectors`".to_string())?;
             bar.finish_and_clear();
             summary.push_str(&format!(

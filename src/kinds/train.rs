@@ -5,59 +5,20 @@ use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use iamm_plot::{Color, LineChart, Series};
 use iamm_tensorboard::EventWriter;
-use iamm_train::training::{Curve, Event, LiveCurve, Noam, Selection, TrainOptions, Trainer, Vectors};
-use iamm_train::{IammConfig, Variant};
+use iamm_train::training::{Curve, Event, LiveCurve, TrainParams, Trainer, Vectors};
 use serde_json::json;
 
 use super::model_input::{candle_error, check_lengths};
-use crate::params::{ParamSpec, ParamType, Role};
+use crate::params::Params;
+use crate::schedule::Resources;
 use crate::needs::Need;
 use crate::progress::StageBar;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Train;
 
-const STEPS: ParamType = ParamType::Int { min: 1, max: 10_000_000 };
-
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "variant",
-        ty: ParamType::Choice(&iamm_core::VARIANTS),
-        default: Some("\"full\""),
-        help: "full IAMM, or an ablation: without explicit association, implicit association (no COMET \
-               needed), or the word selector and memory decoder",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "dim",
-        ty: ParamType::Int { min: 2, max: 4096 },
-        default: Some("300"),
-        help: "embedding and hidden size (the reference: 300, as GloVe 300-d); must match the vectors' size",
-        role: Role::Key,
-    },
-    ParamSpec { name: "seed", ty: ParamType::Int { min: 0, max: i64::MAX }, default: Some("42"), help: "seeds initialisation and shuffles", role: Role::Key },
-    ParamSpec { name: "batch_size", ty: ParamType::Int { min: 1, max: 4096 }, default: Some("16"), help: "examples per update", role: Role::Key },
-    ParamSpec { name: "max_steps", ty: STEPS, default: Some("17600"), help: "updates in all (the reference stops after 17,600)", role: Role::Key },
-    ParamSpec {
-        name: "warmup",
-        ty: STEPS,
-        default: Some("8000"),
-        help: "Noam warm-up updates (learning rate = dim^-0.5 · min(step^-0.5, step · warmup^-1.5))",
-        role: Role::Key,
-    },
-    ParamSpec { name: "eval_every", ty: STEPS, default: Some("800"), help: "validate every this many updates...", role: Role::Key },
-    ParamSpec { name: "eval_after", ty: ParamType::Int { min: 0, max: 10_000_000 }, default: Some("10000"), help: "...once more than this many were made", role: Role::Key },
-    ParamSpec { name: "checkpoint_every", ty: STEPS, default: Some("800"), help: "checkpoint interval; a killed run resumes from the last one", role: Role::Key },
-    ParamSpec {
-        name: "selection",
-        ty: ParamType::Choice(&["best_ppl", "reference", "last"]),
-        default: Some("\"best_ppl\""),
-        help: "which validated weights to publish: lowest validation PPL, the reference's rule, or the last",
-        role: Role::Key,
-    },
-    super::device::device_param(Role::Key),
-];
+const TOKENIZED: Need = Need::One { kind: "tokenize", what: "the tokenized examples and vocabulary" };
 
 impl StageKind for Train {
     fn kind(&self) -> &'static str {
@@ -67,26 +28,30 @@ impl StageKind for Train {
         "trains IAMM (or an ablation) on the tokenized examples; publishes weights and the training curve"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        TrainParams::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::TRAIN
     }
+    fn resources(&self, p: &Params) -> Resources {
+        super::compute::resources(p, 2, 3072)
+    }
     fn needs(&self) -> &'static [Need] {
-        &[Need::One { kind: "tokenize", what: "the tokenized examples and vocabulary" }]
+        &[TOKENIZED]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let variant = p.str("variant")?.parse::<Variant>().map_err(|e| anyhow!("param `variant`: {e}"))?;
-        let vocab = iamm_tables::vocab::read(&ctx.table("vocab")?, "vocab")?;
-        let dim = p.int("dim")? as usize;
-        let cfg = IammConfig { emb_dim: dim, hidden_dim: dim, variant, ..IammConfig::reference(vocab.len()) };
+        let p = TrainParams::from_values(ctx.params)?;
+        let variant = p.variant;
+        let (_, tokenized) = ctx.one(&TOKENIZED)?;
+        let vocab = iamm_tables::vocab::read(&tokenized.read_table("vocab")?, "vocab")?;
+        let dim = p.dim;
+        let cfg = p.config(vocab.len());
         cfg.validate().map_err(|e| anyhow!("model config: {e}"))?;
         let with_comet = variant.implicit();
         let examples = |split: &str| -> Result<Vec<iamm_train::Example>> {
             let name = format!("examples_{split}");
-            let rows = iamm_tables::token_examples::read(&ctx.table(&name)?, &name, with_comet).map_err(|e| {
+            let rows = iamm_tables::token_examples::read(&tokenized.read_table(&name)?, &name, with_comet).map_err(|e| {
                 anyhow!("{e}{}", if with_comet { "; the w/o IA variant trains without COMET" } else { "" })
             })?;
             // Shuffled batches: any two examples can meet. Checked now, not at some update.
@@ -97,26 +62,14 @@ impl StageKind for Train {
         // The curve is drawn at the end: find the font before hours of training, not after.
         iamm_plot::font().context("the train stage draws its training curve (curve.svg, curve.png)")?;
 
-        let vectors = match ctx.optional_table("embedding")? {
-            Some(t) => Some(vectors_of(&t, dim)?),
-            None => None,
+        // Word vectors, when the tokenize stage was given some.
+        let vectors = if tokenized.manifest.tables.contains_key("embedding") {
+            Some(vectors_of(&tokenized.read_table("embedding")?, dim)?)
+        } else {
+            None
         };
-        let device = super::device::device(p)?;
-        let opts = TrainOptions {
-            seed: p.int("seed")? as u64,
-            batch_size: p.int("batch_size")? as usize,
-            max_steps: p.int("max_steps")? as usize,
-            eval_every: p.int("eval_every")? as usize,
-            eval_after: p.int("eval_after")? as usize,
-            checkpoint_every: p.int("checkpoint_every")? as usize,
-            selection: match p.str("selection")? {
-                "reference" => Selection::Reference,
-                "last" => Selection::Last,
-                _ => Selection::BestPpl,
-            },
-            noam: Noam { d_model: dim, warmup: p.int("warmup")? as usize, ..Noam::default() },
-            ..TrainOptions::default()
-        };
+        let device = p.device.open().map_err(|e| anyhow!(e))?;
+        let opts = p.options();
         // Checkpoints live outside the unpublished artifact so that a killed run resumes.
         let work = ctx.rows.join("train").join(ctx.key);
         std::fs::create_dir_all(&work)?;
@@ -129,7 +82,7 @@ impl StageKind for Train {
         bar.reset_eta();
         // Live during the run, published with the artifact. One TensorBoard run per stage and
         // variant; a resumed process restarts it after the checkpoint it resumed from.
-        let board_dir = work.join(TENSORBOARD).join(format!("{}.{}", ctx.stage, p.str("variant")?));
+        let board_dir = work.join(TENSORBOARD).join(format!("{}.{}", ctx.stage, variant.name()));
         let mut board = EventWriter::create(&board_dir)?;
         board.start(trainer.step() as u64 + 1)?;
         let mut live = LiveCurve::start(&work, trainer.curve()).map_err(candle_error)?;
@@ -150,7 +103,7 @@ impl StageKind for Train {
             return Err(e);
         }
         let report = report.map_err(candle_error)?;
-        let published = trainer.published(ctx.stage, ctx.key, &serde_json::to_string(p.values())?).map_err(candle_error)?;
+        let published = trainer.published(ctx.stage, ctx.key, &serde_json::to_string(ctx.params.values())?).map_err(candle_error)?;
         published.save(ctx.out_dir).map_err(candle_error)?;
         let curve = trainer.curve();
         let steps = RecordBatch::try_from_iter([
@@ -168,12 +121,12 @@ impl StageKind for Train {
             ("accuracy", Arc::new(Float64Array::from_iter_values(curve.evals.iter().map(|r| r.accuracy)))),
         ])?;
         let last = curve.steps.last().context("training made no update")?;
-        write_curve(curve, p.str("variant")?, ctx.out_dir)?;
+        write_curve(curve, variant.name(), ctx.out_dir)?;
         let selected = trainer.selected().map(|e| json!({"step": e.step, "ppl": e.ppl, "accuracy": e.accuracy}));
         let summary = format!(
             "{} updates ({}), final loss {:.3}{}",
             last.step,
-            p.str("variant")?,
+            variant.name(),
             last.loss,
             trainer.selected().map(|e| format!(", selected step {} valid PPL {:.2}", e.step, e.ppl)).unwrap_or_default()
         );
@@ -185,7 +138,7 @@ impl StageKind for Train {
         Ok(StageOutput {
             tables: vec![("curve_steps".into(), steps), ("curve_evals".into(), evals)],
             stats: json!({
-                "variant": p.str("variant")?,
+                "variant": variant.name(),
                 "train_examples": train.len(),
                 "valid_examples": valid.len(),
                 "steps": last.step,

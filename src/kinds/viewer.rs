@@ -1,9 +1,9 @@
 //! The association viewer: one self-contained HTML page of sampled test dialogues with the
 //! analysed model's associated words highlighted and every compared system's response.
 //!
-//! Deps: exactly one stage with an `associations` table (analysis) and one or more with a
-//! `responses` table (evaluate stages); each system is named by its dep's stage name and the
-//! variant its manifest records.
+//! Deps: exactly one analysis stage (the associations) and one or more evaluate stages (the
+//! responses); each system is named by its dep's stage name and the variant its manifest
+//! records.
 
 use std::sync::Arc;
 
@@ -12,37 +12,14 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use iamm_viewer::{ViewerOptions, render};
 use serde_json::json;
 
-use crate::params::{ParamSpec, ParamType, Role};
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
 
 pub struct Viewer;
 
-static PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "sample",
-        ty: ParamType::Int { min: 1, max: 100_000 },
-        default: Some("100"),
-        help: "test dialogues on the page, drawn from those with associated words (a few hundred stay readable)",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "seed",
-        ty: ParamType::Int { min: 0, max: i64::MAX },
-        default: Some("42"),
-        help: "seeds the sample; a larger sample with the same seed keeps every dialogue of a smaller one",
-        role: Role::Key,
-    },
-    ParamSpec {
-        name: "top_pairs",
-        ty: ParamType::Int { min: 0, max: 1000 },
-        default: Some("6"),
-        help: "entries in each dialogue's list of top associated word pairs",
-        role: Role::Key,
-    },
-    ParamSpec { name: "title", ty: ParamType::Str, default: Some("\"IAMM association viewer\""), help: "the page's title", role: Role::Key },
-];
+const ASSOCIATIONS: Need = Need::One { kind: "analysis", what: "the associations to show" };
+const SYSTEMS: Need = Need::Some { kind: "evaluate", what: "the systems whose responses to compare" };
 
 impl StageKind for Viewer {
     fn kind(&self) -> &'static str {
@@ -53,32 +30,23 @@ impl StageKind for Viewer {
          (paper Figure 1, Table 4)"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        ViewerOptions::PARAMS
     }
     fn fingerprint(&self) -> &'static Code {
         &super::fingerprints::VIEWER
     }
     fn needs(&self) -> &'static [Need] {
-        &[
-            Need::One { kind: "analysis", what: "the associations to show" },
-            Need::Some { kind: "evaluate", what: "the systems whose responses to compare" },
-        ]
+        &[ASSOCIATIONS, SYSTEMS]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
-        let p = ctx.params;
-        let opts = ViewerOptions {
-            sample: p.int("sample")? as usize,
-            seed: p.int("seed")? as u64,
-            top_pairs: p.int("top_pairs")? as usize,
-            title: p.str("title")?.to_string(),
-        };
-        let (analysis, artifact) = ctx.only_dep_of_kind("analysis", "the associations to show")?;
+        let opts = ViewerOptions::from_values(ctx.params)?;
+        let (analysis, artifact) = ctx.one(&ASSOCIATIONS)?;
         let associations =
             iamm_tables::associations::read(&artifact.read_table("associations")?, &format!("associations of `{analysis}`"))?;
 
         let mut systems = Vec::new();
-        for (name, artifact) in ctx.upstream.iter().filter(|(_, a)| a.manifest.tables.contains_key("responses")) {
+        for (name, artifact) in ctx.all(&SYSTEMS)? {
             // "evaluate (full)": the stage name says which run, the variant what was trained.
             let label = super::systems::system_label(name, artifact);
             let table = artifact.read_table("responses").with_context(|| format!("reading the responses of `{name}`"))?;

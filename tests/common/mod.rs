@@ -6,6 +6,19 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_iamm-pipe");
 
+/// ingest -> tokenize -> a 4-update training, no COMET: a few seconds on one core.
+pub const SMALL: &str = "\
+stages:
+  ingest:
+    params: {source: demo/ed}
+  tokenize:
+    deps: [ingest]
+    params: {vectors: demo/vectors/demo-vectors.16d.txt}
+  train:
+    deps: [tokenize]
+    params: {variant: wo_ia, dim: 16, max_steps: 4, warmup: 4, eval_every: 4, eval_after: 0, checkpoint_every: 4}
+";
+
 /// `../shared/data` beside the checkout (also there in CI).
 pub fn shared_data() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");

@@ -30,6 +30,7 @@
 //! responses have at most 51 tokens: [`DecodeOptions::reference`] uses 51.
 
 pub mod associations;
+mod params;
 pub mod respond;
 mod search;
 
@@ -37,6 +38,7 @@ use candle_core::{D, DType, Result, bail};
 
 use iamm_train::Batch;
 use iamm_train::model::{Encoded, Iamm};
+pub use params::{AssociationParams, DecodeParams, Decoding};
 use search::greedy_rows;
 
 /// Greedy decoding as the reference's `decoder_greedy_batch`: `steps` decoding steps (the

@@ -19,32 +19,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
-/// Which lexicon layout and intensity formula.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LexiconFormat {
-    NrcIntensity,
-    NrcVadKemp,
-}
-
-impl LexiconFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            LexiconFormat::NrcIntensity => "nrc_intensity",
-            LexiconFormat::NrcVadKemp => "nrc_vad_kemp",
-        }
-    }
-}
-
-impl FromStr for LexiconFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "nrc_intensity" => Ok(LexiconFormat::NrcIntensity),
-            "nrc_vad_kemp" => Ok(LexiconFormat::NrcVadKemp),
-            _ => Err(format!("unknown lexicon format `{s}`: expected nrc_intensity or nrc_vad_kemp")),
-        }
+iamm_options::choices! {
+    /// Which lexicon layout and intensity formula.
+    pub enum LexiconFormat ("lexicon format") {
+        NrcIntensity = "nrc_intensity",
+        NrcVadKemp = "nrc_vad_kemp",
     }
 }
 

@@ -16,11 +16,13 @@
 
 pub mod figures;
 pub mod lexicon;
+mod params;
 pub mod report;
 pub mod words;
 
 pub use figures::write_figures;
 pub use lexicon::{Lexicon, LexiconError, LexiconFormat};
+pub use params::{AnalysisParams, IdfCorpus};
 pub use report::{PAPER_ASSOCIATED_WORDS, ReportInfo, report_section};
 pub use words::{Analysis, Inputs, Means, Missing, analyse, write_csv};
 

@@ -29,21 +29,13 @@ use polars::prelude::*;
 
 use crate::lexicon::Lexicon;
 
-/// How words missing from the lexicon count in intensity means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Missing {
-    /// Intensity 0.
-    Zero,
-    /// No intensity: left out of the means (a top-k mean is over its words in the lexicon).
-    Exclude,
-}
-
-impl Missing {
-    pub fn name(self) -> &'static str {
-        match self {
-            Missing::Zero => "zero",
-            Missing::Exclude => "exclude",
-        }
+iamm_options::choices! {
+    /// How words missing from the lexicon count in intensity means.
+    pub enum Missing ("missing") {
+        /// Intensity 0.
+        Zero = "zero",
+        /// No intensity: left out of the means (a top-k mean is over its words in the lexicon).
+        Exclude = "exclude",
     }
 }
 

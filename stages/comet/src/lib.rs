@@ -19,6 +19,7 @@
 pub mod beam;
 mod error;
 mod model;
+mod params;
 pub mod queries;
 mod runtime;
 pub mod settings;
@@ -28,5 +29,6 @@ pub use error::{CometError, ORT_INSTALL_HINT};
 pub use model::{
     Beam, DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, MERGED_DECODER_FILE, Provider, Seq2Seq, SessionOptions,
 };
+pub use params::CometParams;
 pub use runtime::{MIN_ORT_VERSION, Runtime, RuntimeOptions, discover, runtime};
 pub use settings::{EarlyStopping, GenerationSettings, Overrides};

@@ -22,13 +22,15 @@ pub const MERGED_DECODER_FILE: &str = "decoder_model_merged.onnx";
 pub const DECODER_FILE: &str = "decoder_model.onnx";
 pub const DECODER_WITH_PAST_FILE: &str = "decoder_with_past_model.onnx";
 
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Provider {
-    #[default]
-    Cpu,
-    /// ONNX Runtime's CUDA execution provider on GPU 0 (needs the onnxruntime-gpu build).
-    Cuda,
+iamm_options::choices! {
+    /// Where the model runs.
+    #[derive(Default)]
+    pub enum Provider ("execution provider") {
+        #[default]
+        Cpu = "cpu",
+        /// ONNX Runtime's CUDA execution provider on GPU 0 (needs the onnxruntime-gpu build).
+        Cuda = "cuda",
+    }
 }
 
 /// Per-model session options.

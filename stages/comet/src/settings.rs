@@ -32,12 +32,13 @@ use serde_json::{Map, Value};
 
 use crate::error::CometError;
 
-/// `early_stopping` of transformers' beam search: `true`, `false` (a heuristic) or `"never"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EarlyStopping {
-    True,
-    False,
-    Never,
+iamm_options::choices! {
+    /// `early_stopping` of transformers' beam search: `true`, `false` (a heuristic) or `"never"`.
+    pub enum EarlyStopping ("early_stopping") {
+        True = "true",
+        False = "false",
+        Never = "never",
+    }
 }
 
 impl Serialize for EarlyStopping {
@@ -46,20 +47,6 @@ impl Serialize for EarlyStopping {
             EarlyStopping::True => s.serialize_bool(true),
             EarlyStopping::False => s.serialize_bool(false),
             EarlyStopping::Never => s.serialize_str("never"),
-        }
-    }
-}
-
-impl std::str::FromStr for EarlyStopping {
-    type Err = CometError;
-
-    /// `true`, `false` or `never`, as written in a generation config.
-    fn from_str(s: &str) -> Result<Self, CometError> {
-        match s {
-            "true" | "True" => Ok(EarlyStopping::True),
-            "false" | "False" => Ok(EarlyStopping::False),
-            "never" => Ok(EarlyStopping::Never),
-            _ => Err(CometError::Settings(format!("early_stopping should be true, false or never, found {s:?}"))),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Dist-n (Li et al., 2016) as the reference computes it (CEM `calc_distinct_n`): over the
 //! whole corpus of responses, the number of distinct n-grams divided by the number of
 //! n-grams, `len(set) / (total + 1e-16)`. A response shorter than `n` contributes nothing.
-
-use std::collections::HashMap;
+//! The stage counts with [`iamm_stats::Ngrams`] (interned n-grams that its intervals reuse);
+//! these direct counts are the specification it is tested against.
 
 /// `(distinct, total)` n-grams over all responses.
 pub fn distinct_counts<S: AsRef<str>>(responses: &[Vec<S>], n: usize) -> (usize, usize) {
@@ -22,72 +22,7 @@ pub fn distinct_counts<S: AsRef<str>>(responses: &[Vec<S>], n: usize) -> (usize,
 /// an empty corpus at 0 instead of dividing by zero, exactly as the reference does.
 pub fn distinct_n<S: AsRef<str>>(responses: &[Vec<S>], n: usize) -> f64 {
     let (distinct, total) = distinct_counts(responses, n);
-    ratio(distinct, total)
-}
-
-fn ratio(distinct: usize, total: usize) -> f64 {
-    distinct as f64 / (total as f64 + 1e-16)
-}
-
-/// The n-grams of each response interned to small ids, so that Dist-n of a resample (a
-/// multiset of responses) is a pass over integers: what makes thousands of bootstrap
-/// resamples cheap.
-pub struct DistinctIndex {
-    grams: Vec<Vec<u32>>,
-    vocab: usize,
-    /// `stamp[g]` = the last resample that counted gram `g`.
-    stamp: Vec<u32>,
-    round: u32,
-}
-
-impl DistinctIndex {
-    pub fn new<S: AsRef<str>>(responses: &[Vec<S>], n: usize) -> DistinctIndex {
-        assert!(n > 0, "n-grams need n >= 1");
-        let mut ids: HashMap<Vec<&str>, u32> = HashMap::new();
-        let grams = responses
-            .iter()
-            .map(|r| {
-                r.windows(n)
-                    .map(|g| {
-                        let next = ids.len() as u32;
-                        *ids.entry(g.iter().map(AsRef::as_ref).collect()).or_insert(next)
-                    })
-                    .collect()
-            })
-            .collect();
-        let vocab = ids.len();
-        DistinctIndex { grams, vocab, stamp: vec![0; vocab], round: 0 }
-    }
-
-    /// Distinct n-grams in the whole corpus.
-    pub fn distinct(&self) -> usize {
-        self.vocab
-    }
-
-    /// Dist-n of the whole corpus: [`distinct_n`] without another pass over the text.
-    pub fn ratio(&self) -> f64 {
-        ratio(self.vocab, self.grams.iter().map(Vec::len).sum())
-    }
-
-    /// Dist-n ratio of the responses at `sample` (indices, repeats allowed).
-    pub fn ratio_of(&mut self, sample: &[usize]) -> f64 {
-        self.round = self.round.wrapping_add(1);
-        if self.round == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
-            self.round = 1;
-        }
-        let (mut distinct, mut total) = (0, 0);
-        for &i in sample {
-            for &g in &self.grams[i] {
-                total += 1;
-                if self.stamp[g as usize] != self.round {
-                    self.stamp[g as usize] = self.round;
-                    distinct += 1;
-                }
-            }
-        }
-        ratio(distinct, total)
-    }
+    iamm_stats::ngrams::ratio(distinct, total)
 }
 
 #[cfg(test)]
@@ -141,16 +76,12 @@ mod tests {
     }
 
     #[test]
-    fn index_matches_the_direct_count_on_resamples() {
+    fn interned_counts_match_the_direct_count() {
         let r = toks(&["i am fine", "i am sad", "so so so", "ok", ""]);
-        for n in 1..=2 {
-            let mut index = DistinctIndex::new(&r, n);
-            assert_eq!(index.distinct(), distinct_counts(&r, n).0);
-            assert_eq!(index.ratio(), distinct_n(&r, n));
-            for sample in [vec![0, 1, 2, 3, 4], vec![0, 0, 0], vec![2, 2, 3], vec![4], vec![1, 3, 1, 0]] {
-                let picked: Vec<Vec<String>> = sample.iter().map(|&i| r[i].clone()).collect();
-                assert_eq!(index.ratio_of(&sample), distinct_n(&picked, n), "n={n} sample={sample:?}");
-            }
+        for n in 1..=3 {
+            let interned = iamm_stats::Ngrams::new(&r, n);
+            assert_eq!((interned.distinct(), interned.total()), distinct_counts(&r, n), "n={n}");
+            assert_eq!(interned.ratio(), distinct_n(&r, n));
         }
     }
 }

@@ -19,22 +19,29 @@
 //! `G r e d y :` characters of the response ("do you" → "o you"). That perturbs Dist-n only;
 //! [`MetricOptions::strip_greedy_quirk`] reproduces it for Dist-n (never for BLEU or length).
 //!
-//! Bootstrap 95% intervals ([`bootstrap`]) resample test examples: for Acc they are on the
-//! **example-level** accuracy (a resample has no batches), for Dist-n on the corpus ratio of
-//! the resampled responses.
+//! The 95% intervals ([`iamm_stats`]) are those of the numbers printed beside them. Acc is a
+//! mean of batch accuracies, so its interval is Student's t over the batches (each batch
+//! counts once, as in the statistic; conversations rarely cross a batch border). Dist-n is a
+//! type/token ratio, which a corpus with repeated responses lowers, so resampling responses
+//! with replacement biases it downward; its interval is for the expected Dist-n of a test set
+//! of as many conversations from the same population, from a jackknife over conversations
+//! (nothing duplicated) with its higher-order excess removed. The crate docs derive both and
+//! the README quotes their coverage in simulations.
 
 pub mod bleu;
-pub mod bootstrap;
 pub mod distinct;
 pub mod quirk;
 pub mod scores;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use iamm_stats::{Ngrams, batch_mean_t, distinct_interval};
 use iamm_text::Tokenizer;
 
-use crate::bootstrap::{Interval, Resampler, percentile_interval};
-use crate::distinct::DistinctIndex;
 use crate::scores::CLASSES;
 
+pub use iamm_stats::Interval;
 pub use quirk::strip_greedy_quirk;
 
 /// Bad input to the metrics.
@@ -53,16 +60,38 @@ pub use iamm_tables::responses::Response;
 pub struct MetricOptions {
     /// Reproduce the reference's `strip("Greedy:")` before Dist-n (see [`quirk`]).
     pub strip_greedy_quirk: bool,
-    /// Bootstrap resamples; 0 leaves the intervals out.
-    pub bootstrap: usize,
-    pub seed: u64,
+    /// Compute the intervals of Acc, Dist-1 and Dist-2.
+    pub intervals: bool,
     /// Confidence level of the intervals.
     pub level: f64,
 }
 
+iamm_options::options! {
+    /// The evaluate stage's metric params (its decoding params precede them).
+    pub struct MetricParams {
+        intervals: bool = true, Key,
+            "95% intervals beside Acc, Dist-1 and Dist-2, computed without resampling: Acc's is Student's t over the \
+             test batches (Acc is a mean of batch accuracies), Dist-n's a jackknife over conversations with its \
+             higher-order excess removed (resampling with replacement repeats responses and lowers Dist-n)";
+        strip_greedy_quirk: bool = false, Key,
+            "reproduce the reference's `line.strip(\"Greedy:\")` before Dist-n, which drops leading G/r/e/d/y/: \
+             characters of each response (\"do you\" -> \"o you\")";
+        punkt: Option<PathBuf> = null, Key,
+            "Punkt parameters for word_tokenize of the responses (Dist-n, BLEU, length), as for tokenize; \
+             null = built-in rule-based sentence splitter";
+    }
+}
+
+impl MetricParams {
+    /// The metrics, with 95% intervals when asked for.
+    pub fn options(&self) -> MetricOptions {
+        MetricOptions { strip_greedy_quirk: self.strip_greedy_quirk, intervals: self.intervals, level: 0.95 }
+    }
+}
+
 impl Default for MetricOptions {
     fn default() -> Self {
-        MetricOptions { strip_greedy_quirk: false, bootstrap: 1000, seed: 0, level: 0.95 }
+        MetricOptions { strip_greedy_quirk: false, intervals: true, level: 0.95 }
     }
 }
 
@@ -79,7 +108,8 @@ pub struct Metrics {
     pub bleu: [f64; 4],
     pub avg_len: f64,
     pub examples: usize,
-    /// Bootstrap intervals (example-level Acc, Dist-1, Dist-2); `None` without resamples.
+    /// Intervals of `acc` (`None` with one test batch), `dist1` and `dist2` (`None` with one
+    /// conversation), in their units; all `None` without [`MetricOptions::intervals`].
     pub acc_ci: Option<Interval>,
     pub dist1_ci: Option<Interval>,
     pub dist2_ci: Option<Interval>,
@@ -159,25 +189,24 @@ pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptio
     let bleu = bleu::corpus_bleu(&hyps, &refs).map(|b| b * 100.0);
     let n = responses.len();
 
-    // One n-gram pass serves both Dist-n and its bootstrap resamples.
-    let mut d1 = DistinctIndex::new(dist_tokens, 1);
-    let mut d2 = DistinctIndex::new(dist_tokens, 2);
+    let d1 = Ngrams::new(dist_tokens, 1);
+    let d2 = Ngrams::new(dist_tokens, 2);
     let (dist1, dist2) = (d1.ratio() * 100.0, d2.ratio() * 100.0);
     let (mut acc_ci, mut dist1_ci, mut dist2_ci) = (None, None, None);
-    if opts.bootstrap > 0 {
-        let correct: Vec<bool> = gold.iter().zip(&pred).map(|(g, p)| g == p).collect();
-        let mut resampler = Resampler::new(n, opts.seed);
-        let mut sample = Vec::with_capacity(n);
-        let (mut accs, mut dist1s, mut dist2s) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..opts.bootstrap {
-            resampler.draw(&mut sample);
-            accs.push(sample.iter().filter(|&&i| correct[i]).count() as f64 / n as f64);
-            dist1s.push(d1.ratio_of(&sample) * 100.0);
-            dist2s.push(d2.ratio_of(&sample) * 100.0);
-        }
-        acc_ci = Some(percentile_interval(&accs, opts.level));
-        dist1_ci = Some(percentile_interval(&dist1s, opts.level));
-        dist2_ci = Some(percentile_interval(&dist2s, opts.level));
+    if opts.intervals {
+        let correct: Vec<f64> = gold.iter().zip(&pred).map(|(g, p)| f64::from(u8::from(g == p))).collect();
+        acc_ci = batch_mean_t(&correct, &batch, opts.level).map(|e| e.interval.clamp(0.0, 1.0));
+        // Responses to one conversation's turns are alike, so a conversation is the unit drawn.
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let conversations: Vec<u32> = responses
+            .iter()
+            .map(|r| {
+                let next = ids.len() as u32;
+                *ids.entry(&r.conv_id).or_insert(next)
+            })
+            .collect();
+        let percent = |g: &Ngrams| distinct_interval(g, Some(&conversations), opts.level).map(|e| e.interval.scale(100.0));
+        (dist1_ci, dist2_ci) = (percent(&d1), percent(&d2));
     }
 
     Ok(Metrics {
@@ -235,7 +264,7 @@ mod tests {
 
     #[test]
     fn every_metric_by_hand() {
-        let m = compute(&corpus(), &tok(), &MetricOptions { bootstrap: 0, ..Default::default() }).unwrap();
+        let m = compute(&corpus(), &tok(), &MetricOptions { intervals: false, ..Default::default() }).unwrap();
         // Acc: batch 0 has 1 of 2 right, batch 1 1 of 1 -> (0.5 + 1) / 2; examples: 2 of 3.
         assert!((m.acc - 0.75).abs() < 1e-15);
         assert!((m.acc_example - 2.0 / 3.0).abs() < 1e-15);
@@ -258,9 +287,9 @@ mod tests {
         // "do it" / "o it": plain unigrams do it o it -> 3 of 4, bigrams 2 of 2. With the
         // quirk "do" loses its "d": o it o it -> 2 of 4 and 1 of 2.
         let rs = vec![resp("do it", "o it", 0, 0, 1.0, 1, 0), resp("o it", "o it", 0, 0, 1.0, 1, 0)];
-        let plain = compute(&rs, &tok(), &MetricOptions { bootstrap: 0, ..Default::default() }).unwrap();
+        let plain = compute(&rs, &tok(), &MetricOptions { intervals: false, ..Default::default() }).unwrap();
         let quirk =
-            compute(&rs, &tok(), &MetricOptions { bootstrap: 0, strip_greedy_quirk: true, ..Default::default() }).unwrap();
+            compute(&rs, &tok(), &MetricOptions { intervals: false, strip_greedy_quirk: true, ..Default::default() }).unwrap();
         assert!((plain.dist1 - 75.0).abs() < 1e-12 && (quirk.dist1 - 50.0).abs() < 1e-12);
         assert!((plain.dist2 - 100.0).abs() < 1e-12 && (quirk.dist2 - 50.0).abs() < 1e-12);
         // BLEU and length read the responses as generated.
@@ -270,24 +299,44 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_intervals_bracket_and_repeat() {
+    fn intervals_are_of_the_printed_numbers() {
+        // 200 examples in batches of 48 (4 full, 1 of 8): the batch mean and the example-level
+        // accuracy differ, and the Acc interval is centred on the batch mean. Responses of 1 to
+        // 8 words, frequent words far more frequent than rare ones.
+        let mut stream = iamm_stats::Stream::new(1);
         let rs: Vec<Response> = (0..200u32)
             .map(|i| {
-                let text = format!("w{} w{} common", i % 37, i % 11);
-                resp(&text, "common", (i % 32) as u8, if i % 3 == 0 { (i % 32) as u8 } else { 0 }, 1.0, 2, i / 48)
+                let len = 1 + stream.below(8);
+                let words: Vec<String> = (0..len).map(|_| format!("w{}", (300.0 * stream.unit().powi(3)) as u32)).collect();
+                let text = words.join(" ");
+                let right = i % 3 == 0 || i >= 192;
+                let r = resp(&text, "common", (i % 32) as u8, if right { (i % 32) as u8 } else { 0 }, 1.0, 2, i / 48);
+                // Conversations of 1 to 3 examples.
+                Response { conv_id: format!("c{}", i * 2 / 5), ..r }
             })
             .collect();
-        let opts = MetricOptions { bootstrap: 400, seed: 9, ..Default::default() };
-        let m = compute(&rs, &tok(), &opts).unwrap();
+        let m = compute(&rs, &tok(), &MetricOptions::default()).unwrap();
         let (a, d1, d2) = (m.acc_ci.unwrap(), m.dist1_ci.unwrap(), m.dist2_ci.unwrap());
-        assert!(a.lo < m.acc_example && m.acc_example < a.hi, "{a:?} {}", m.acc_example);
-        assert!(a.hi - a.lo > 0.05 && a.hi - a.lo < 0.2, "{a:?}");
-        // Resampling repeats responses, so the distinct ratio of a resample can only fall.
-        assert!(d1.hi <= m.dist1 + 1e-12 && d1.lo < d1.hi, "{d1:?} {}", m.dist1);
-        assert!(d2.hi <= m.dist2 + 1e-12 && d2.lo < d2.hi, "{d2:?} {}", m.dist2);
-        assert_eq!(compute(&rs, &tok(), &opts).unwrap(), m, "same seed, same intervals");
-        let other = compute(&rs, &tok(), &MetricOptions { seed: 10, ..opts }).unwrap();
-        assert_ne!(other.acc_ci, m.acc_ci);
+        assert!((m.acc - m.acc_example).abs() > 0.05, "{} {}", m.acc, m.acc_example);
+        assert!(((a.lo + a.hi) / 2.0 - m.acc).abs() < 1e-12, "{a:?} {}", m.acc);
+        // The same numbers as the statistics crate's, Dist-n in % as printed.
+        let correct: Vec<f64> = rs.iter().map(|r| f64::from(u8::from(r.gold == r.predicted))).collect();
+        let batch: Vec<u32> = rs.iter().map(|r| r.batch).collect();
+        assert_eq!(Some(a), iamm_stats::batch_mean_t(&correct, &batch, 0.95).map(|e| e.interval));
+        let tokens = response_tokens(&tok(), rs.iter().map(|r| &r.generated));
+        let conversations: Vec<u32> = (0..200).map(|i| i * 2 / 5).collect();
+        let direct = iamm_stats::distinct_interval(&Ngrams::new(&tokens, 2), Some(&conversations), 0.95).unwrap();
+        assert_eq!((direct.value * 100.0, direct.interval.scale(100.0)), (m.dist2, d2));
+        let per_response = iamm_stats::distinct_interval(&Ngrams::new(&tokens, 2), None, 0.95).unwrap();
+        assert_ne!(per_response.interval.scale(100.0), d2, "the units are the conversations");
+        // Unlike the old bootstrap's, the Dist-n intervals hold their points.
+        assert!(d1.lo < m.dist1 && m.dist1 < d1.hi && d2.lo < m.dist2 && m.dist2 < d2.hi, "{d1:?} {d2:?}");
+        assert_eq!(compute(&rs, &tok(), &MetricOptions::default()).unwrap(), m, "no randomness");
+        // One batch: no Acc interval; one response: no Dist-n interval.
+        let one_batch = compute(&rs[..48], &tok(), &MetricOptions::default()).unwrap();
+        assert!(one_batch.acc_ci.is_none() && one_batch.dist1_ci.is_some());
+        let one = compute(&rs[..1], &tok(), &MetricOptions::default()).unwrap();
+        assert_eq!((one.acc_ci, one.dist1_ci, one.dist2_ci), (None, None, None));
     }
 
     #[test]

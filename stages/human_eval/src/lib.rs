@@ -12,6 +12,7 @@ mod export;
 mod key;
 mod layout;
 mod paper;
+mod params;
 mod readable;
 mod rng;
 mod score;
@@ -23,6 +24,7 @@ pub use export::{CHECK_DESIGN, Export, ExportOptions, Item, SHEET_COLUMNS, Sheet
 pub use readable::readable;
 pub use key::{Key, KeyRow};
 pub use paper::{PAPER_TABLE2, PaperRow};
+pub use params::{ExportParams, ScoreParams};
 pub use score::{AspectResult, AttentionResult, Judgement, SIMULATED, Scores, score};
 pub use sheets::{FilledRow, FilledSheet, check_annotators, fill_sheet, read_sheet, read_sheets_dir};
 pub use simulate::simulated_answers;
@@ -116,30 +118,23 @@ impl Aspect {
     }
 }
 
-/// What to do with a sampled item whose two responses are the same text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identical {
-    /// Keep it out of the sheets and count it as a tie from every annotator.
-    Tie,
-    /// Leave such items out of the sample altogether.
-    Drop,
+iamm_options::choices! {
+    /// What to do with a sampled item whose two responses are the same text.
+    pub enum Identical ("identical") {
+        /// Keep it out of the sheets and count it as a tie from every annotator.
+        Tie = "tie",
+        /// Leave such items out of the sample altogether.
+        Drop = "drop",
+    }
 }
 
-/// How the judgements of several annotators make one Win/Lose/Tie percentage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregate {
-    /// Every judgement counts ("the crowdworkers add one point to Win", Section 3.8).
-    Pooled,
-    /// One outcome per item: the label more than half the annotators gave, else Tie.
-    Majority,
-}
-
-impl Aggregate {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregate::Pooled => "pooled",
-            Aggregate::Majority => "majority",
-        }
+iamm_options::choices! {
+    /// How the judgements of several annotators make one Win/Lose/Tie percentage.
+    pub enum Aggregate ("aggregate") {
+        /// Every judgement counts ("the crowdworkers add one point to Win", Section 3.8).
+        Pooled = "pooled",
+        /// One outcome per item: the label more than half the annotators gave, else Tie.
+        Majority = "majority",
     }
 }
 

@@ -391,7 +391,7 @@ impl Scores {
                         a.tie,
                         self.pairs,
                         self.annotators.len(),
-                        csv_text_cell(self.aggregate.as_str())
+                        csv_text_cell(self.aggregate.name())
                     ),
                 ),
                 None => (

@@ -30,8 +30,8 @@
 //!
 //! # Outputs
 //!
-//! * `dialogues` ([`dialogues_schema`]): one row per conversation, utterances in order.
-//! * `examples` ([`examples_schema`]): one row per listener turn, built like the reference: for
+//! * `dialogues` ([`iamm_tables::dialogues`]): one row per conversation, utterances in order.
+//! * `examples` ([`iamm_tables::text_examples`]): one row per listener turn, built like the reference: for
 //!   every utterance with an even `utterance_idx` (2, 4, 6, …), `context` is all earlier
 //!   utterances of the conversation and `target` is that utterance.
 //!
@@ -68,7 +68,6 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use arrow_array::RecordBatch;
 use iamm_core::{EMOTIONS, SPLITS, emotion_id};
@@ -97,40 +96,37 @@ pub const HEADER: [&str; 8] = [
     "tags",
 ];
 
-/// What to do with a line or conversation that breaks the file layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnBadLine {
-    /// The first problem aborts ingestion; nothing is returned.
-    #[default]
-    Error,
-    /// A bad line is skipped and reading continues. Conversation-level problems (a gap in
-    /// `utterance_idx`, the emotion or situation changing, a `conv_id` reappearing later) drop
-    /// the whole conversation. Everything skipped is listed in [`Ingested::skipped`]. A skipped
-    /// line inside a conversation leaves a gap in its `utterance_idx`, so that conversation is
-    /// then dropped too (and listed separately); a skipped last line only shortens it.
-    /// File-level problems (missing, empty or header-only file, wrong header) still abort.
-    Skip,
-}
-
-impl FromStr for OnBadLine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "error" => Ok(OnBadLine::Error),
-            "skip" => Ok(OnBadLine::Skip),
-            other => Err(format!(
-                "on_bad_line must be `error` or `skip`, not `{other}`"
-            )),
-        }
+iamm_options::choices! {
+    /// What to do with a line or conversation that breaks the file layout.
+    #[derive(Default)]
+    pub enum OnBadLine ("on_bad_line") {
+        /// The first problem aborts ingestion; nothing is returned.
+        #[default]
+        Error = "error",
+        /// A bad line is skipped and reading continues. Conversation-level problems (a gap in
+        /// `utterance_idx`, the emotion or situation changing, a `conv_id` reappearing later) drop
+        /// the whole conversation. Everything skipped is listed in [`Ingested::skipped`]. A skipped
+        /// line inside a conversation leaves a gap in its `utterance_idx`, so that conversation is
+        /// then dropped too (and listed separately); a skipped last line only shortens it.
+        /// File-level problems (missing, empty or header-only file, wrong header) still abort.
+        Skip = "skip",
     }
 }
 
-impl fmt::Display for OnBadLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnBadLine::Error => "error",
-            OnBadLine::Skip => "skip",
-        })
+iamm_options::options! {
+    /// The ingest stage's params.
+    pub struct IngestParams {
+        source: PathBuf, Key,
+            "EmpatheticDialogues: a folder with train.csv, valid.csv, test.csv, or the official empatheticdialogues.tar.gz";
+        on_bad_line: OnBadLine = "error", Key,
+            "error: stop at the first malformed line; skip: drop it (and a conversation it breaks) and list it in the manifest";
+        verify_checksum: bool = true, Key, "check the archive's sha256 against the official release";
+    }
+}
+
+impl IngestParams {
+    pub fn options(&self) -> IngestOptions {
+        IngestOptions { on_bad_line: self.on_bad_line, verify_checksum: self.verify_checksum }
     }
 }
 
@@ -972,8 +968,9 @@ mod tests {
     #[test]
     fn on_bad_line_parses() {
         assert_eq!("skip".parse::<OnBadLine>(), Ok(OnBadLine::Skip));
-        assert_eq!("Error".parse::<OnBadLine>(), Ok(OnBadLine::Error));
-        assert!("drop".parse::<OnBadLine>().is_err());
+        assert_eq!("error".parse::<OnBadLine>(), Ok(OnBadLine::Error));
+        let e = "drop".parse::<OnBadLine>().unwrap_err().to_string();
+        assert_eq!(e, "unknown on_bad_line \"drop\"; expected one of error, skip");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use iamm_csv::csv_text_cell;
 
 use crate::{PAPER_TABLE1, PaperRow, Run, Section};
 
-/// Table 1's columns: metric name, header, whether our rows carry a bootstrap interval.
+/// Table 1's columns: metric name, header, whether our rows carry a 95% interval.
 const TABLE1: [(&str, &str, bool); 4] = [("acc", "Acc", true), ("ppl", "PPL", false), ("dist1", "Dist-1", true), ("dist2", "Dist-2", true)];
 
 /// The further metrics of our rows.
@@ -51,7 +51,7 @@ fn compact(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// The report: Table 1 (the paper's rows, then ours with bootstrap intervals), our further
+/// The report: Table 1 (the paper's rows, then ours with 95% intervals), our further
 /// metrics, the traceability list, then the appended sections.
 pub fn markdown(runs: &[Run], sections: &[Section]) -> String {
     let mut s = String::from("# IAMM reproduction report\n\n## Table 1: automatic evaluation\n\n");
@@ -59,8 +59,9 @@ pub fn markdown(runs: &[Run], sections: &[Section]) -> String {
         "Acc: emotion accuracy in %, the mean over test batches of batch accuracy (the reference's \
          computation); PPL: exp of the mean over test examples of each example's mean token NLL; \
          Dist-n: distinct / all n-grams over all responses, x100. The paper's rows are copied from \
-         its Table 1. Our rows give a bootstrap 95% interval in brackets (resampling test examples; \
-         for Acc, of the example-level accuracy).\n\n",
+         its Table 1. Our rows give a 95% interval in brackets: for Acc, Student's t over the test \
+         batches' accuracies; for Dist-n, of the expected Dist-n of as many test conversations, from \
+         a jackknife over conversations (see the README's Intervals and significance).\n\n",
     );
     s.push_str("| Model | Source | Acc | PPL | Dist-1 | Dist-2 |\n|---|---|---:|---:|---:|---:|\n");
     for p in &PAPER_TABLE1 {

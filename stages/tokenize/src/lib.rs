@@ -6,7 +6,11 @@ mod knowledge;
 mod vectors;
 mod vocab;
 
+use std::path::PathBuf;
+
 use arrow_array::RecordBatch;
+use iamm_core::SPLITS;
+use iamm_options::ParamType;
 use iamm_core::special::{CLS, EOS, SYS, UNK, USR};
 use iamm_tables::TableError;
 use iamm_tables::sentences::Sentence;
@@ -61,6 +65,30 @@ pub struct TokenizeOptions {
     /// of the whole conversation) and their COMET knowledge; the vocabulary is built from the
     /// whole contexts either way, so word ids do not change.
     pub max_context_turns: Option<usize>,
+}
+
+iamm_options::options! {
+    /// The tokenize stage's params.
+    pub struct TokenizeParams {
+        punkt: Option<PathBuf> = null, Key,
+            "folder with NLTK's English Punkt parameters in punkt_tab format \
+             (nltk_data/tokenizers/punkt_tab/english); null = built-in rule-based sentence splitter";
+        vocab_splits: Vec<String> [ParamType::ChoiceList(&SPLITS)] = ["train", "valid", "test"], Key,
+            "splits whose words form the vocabulary; the reference uses all three, which puts test words \
+             in the vocabulary; [train] avoids that leak";
+        vectors: Option<PathBuf> = null, Key,
+            "word vectors in GloVe text format for the embedding matrix (the reference uses glove.6B.300d.txt); \
+             a word2vec header line is skipped, non-finite values are errors, a repeated word uses its last line";
+        max_context_turns: Option<usize> [ParamType::Nullable(&ParamType::Int { min: 1, max: 1_000_000 })] = null, Key,
+            "keep only the last N utterances of each example's context (roles and COMET kept), for conversations \
+             too long for the model; null = all (the reference)";
+    }
+}
+
+impl TokenizeParams {
+    pub fn options(&self) -> TokenizeOptions {
+        TokenizeOptions { max_context_turns: self.max_context_turns }
+    }
 }
 
 impl Tokenized {

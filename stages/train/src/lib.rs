@@ -84,6 +84,7 @@
 
 pub mod batch;
 pub mod cpu;
+pub mod device;
 pub mod errors;
 pub mod limits;
 pub mod model;

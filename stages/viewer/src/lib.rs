@@ -30,6 +30,7 @@ pub use iamm_tables::responses::Response;
 use std::collections::{BTreeMap, HashSet};
 
 use iamm_core::splitmix64;
+use iamm_options::ParamType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
@@ -54,20 +55,25 @@ pub struct Responses {
     pub rows: Vec<Response>,
 }
 
-/// What to show.
-#[derive(Debug, Clone)]
-pub struct ViewerOptions {
-    /// Dialogues on the page (fewer when fewer are eligible).
-    pub sample: usize,
-    pub seed: u64,
-    /// Entries in each dialogue's list of top associated word pairs.
-    pub top_pairs: usize,
-    pub title: String,
+iamm_options::options! {
+    /// What to show: the viewer stage's params.
+    #[derive(Debug, Clone)]
+    pub struct ViewerOptions {
+        /// Dialogues on the page (fewer when fewer are eligible).
+        sample: usize [ParamType::Int { min: 1, max: 100_000 }] = 100, Key,
+            "test dialogues on the page, drawn from those with associated words (a few hundred stay readable)";
+        seed: u64 [ParamType::Int { min: 0, max: i64::MAX }] = 42, Key,
+            "seeds the sample; a larger sample with the same seed keeps every dialogue of a smaller one";
+        top_pairs: usize [ParamType::Int { min: 0, max: 1000 }] = 6, Key,
+            "entries in each dialogue's list of top associated word pairs";
+        title: String = "IAMM association viewer", Key, "the page's title";
+    }
 }
 
+/// The params' defaults.
 impl Default for ViewerOptions {
     fn default() -> Self {
-        ViewerOptions { sample: 100, seed: 42, top_pairs: 6, title: "IAMM association viewer".into() }
+        ViewerOptions::from_values(&iamm_options::Defaults::of(ViewerOptions::PARAMS)).expect("every viewer param has a default")
     }
 }
 

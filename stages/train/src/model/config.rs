@@ -3,33 +3,34 @@
 use iamm_core::VARIANTS;
 use serde::{Deserialize, Serialize};
 
-/// Which parts of IAMM are built: the full model or one of the paper's ablations (Table 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    /// Everything, as the reference.
-    #[default]
-    Full,
-    /// "w/o EA": no explicit association. The utterance/situation/history/memory pairs over
-    /// word embeddings are not built (no `sc_MHA`, `rc_MHA`, `ctx_linear`, `relation_linear`);
-    /// the memory is the implicit (COMET) memory alone.
-    #[serde(rename = "without_ea", alias = "wo_ea")]
-    WithoutEA,
-    /// "w/o IA": no implicit association. No COMET input at all: no COMET encoders, no
-    /// implicit memory and no COMET emotion head (`comet: None` batches are accepted); the
-    /// memory is the explicit memory alone and the emotion is `ctx + sit + relation`.
-    #[serde(rename = "without_ia", alias = "wo_ia")]
-    WithoutIA,
-    /// "w/o WS" ("w/o WSD" in §4.2): no word selector and no memory decoder, hence no gate.
-    /// The memory is still built and feeds the memory emotion head; generation uses the
-    /// context decoder alone.
-    #[serde(rename = "without_ws", alias = "wo_ws")]
-    WithoutWS,
+iamm_options::choices! {
+    /// Which parts of IAMM are built: the full model or one of the paper's ablations (Table 1).
+    /// Named as `iamm_core::VARIANTS` names them.
+    #[derive(Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Variant ("variant") {
+        /// Everything, as the reference.
+        #[default]
+        Full = VARIANTS[0],
+        /// "w/o EA": no explicit association. The utterance/situation/history/memory pairs over
+        /// word embeddings are not built (no `sc_MHA`, `rc_MHA`, `ctx_linear`, `relation_linear`);
+        /// the memory is the implicit (COMET) memory alone.
+        #[serde(rename = "without_ea", alias = "wo_ea")]
+        WithoutEA = VARIANTS[1],
+        /// "w/o IA": no implicit association. No COMET input at all: no COMET encoders, no
+        /// implicit memory and no COMET emotion head (`comet: None` batches are accepted); the
+        /// memory is the explicit memory alone and the emotion is `ctx + sit + relation`.
+        #[serde(rename = "without_ia", alias = "wo_ia")]
+        WithoutIA = VARIANTS[2],
+        /// "w/o WS" ("w/o WSD" in §4.2): no word selector and no memory decoder, hence no gate.
+        /// The memory is still built and feeds the memory emotion head; generation uses the
+        /// context decoder alone.
+        #[serde(rename = "without_ws", alias = "wo_ws")]
+        WithoutWS = VARIANTS[3],
+    }
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [Variant::Full, Variant::WithoutEA, Variant::WithoutIA, Variant::WithoutWS];
-
     /// Whether the explicit (word-level) association memory is built.
     pub fn explicit(self) -> bool {
         self != Variant::WithoutEA
@@ -41,20 +42,6 @@ impl Variant {
     /// Whether the word selector, memory decoder and gate are used.
     pub fn word_selector(self) -> bool {
         self != Variant::WithoutWS
-    }
-    /// The name pipeline.yaml and the tables use (`iamm_core::VARIANTS`).
-    pub fn name(self) -> &'static str {
-        VARIANTS[Self::ALL.iter().position(|v| *v == self).expect("ALL lists every variant")]
-    }
-}
-
-impl std::str::FromStr for Variant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Variant, String> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown variant {s:?}: expected one of {}", VARIANTS.join(", ")))
     }
 }
 

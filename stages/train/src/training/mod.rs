@@ -46,6 +46,7 @@
 mod checkpoint;
 mod live;
 mod optim;
+mod params;
 mod rng;
 mod step;
 mod trainer;
@@ -54,6 +55,7 @@ pub use checkpoint::{BEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, checkpoi
 pub(crate) use checkpoint::io;
 pub use live::LiveCurve;
 pub use optim::{Adam, AdamParams, Noam};
+pub use params::TrainParams;
 pub use rng::Rng;
 pub use step::{StepLosses, gradients};
 pub use trainer::{

@@ -21,20 +21,22 @@ use crate::published::{Provenance, Published};
 /// The name of the embedding table among the model's variables.
 pub const EMBEDDING_VAR: &str = "embedding.lut.weight";
 
-/// Which validation decides the weights [`Trainer::published`] publishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Selection {
-    /// The lowest validation PPL (the earliest on a tie).
-    #[default]
-    BestPpl,
-    /// The reference's rule (`main.py`): at each validation, keep these weights if
-    /// `ppl ≤ best_ppl` (which starts at 100) or (`ppl < 38` and `acc > 0.5`), and then set
-    /// `best_ppl = ppl` (so it can rise). The reference saves every such model; this keeps
-    /// the last one.
-    Reference,
-    /// The final weights.
-    Last,
+iamm_options::choices! {
+    /// Which validation decides the weights [`Trainer::published`] publishes.
+    #[derive(Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Selection ("selection") {
+        /// The lowest validation PPL (the earliest on a tie).
+        #[default]
+        BestPpl = "best_ppl",
+        /// The reference's rule (`main.py`): at each validation, keep these weights if
+        /// `ppl ≤ best_ppl` (which starts at 100) or (`ppl < 38` and `acc > 0.5`), and then set
+        /// `best_ppl = ppl` (so it can rise). The reference saves every such model; this keeps
+        /// the last one.
+        Reference = "reference",
+        /// The final weights.
+        Last = "last",
+    }
 }
 
 /// How to train. `Default` is the reference run.
