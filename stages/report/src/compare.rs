@@ -63,7 +63,8 @@ mod tests {
         assert_eq!(d[1].diff, Some(-1.5));
         assert_eq!((d[2].a, d[2].diff), (None, None));
         assert_eq!((d[3].metric.as_str(), d[3].a, d[3].b), ("bleu1", None, Some(3.0)));
-        let text = compare_text("evaluate@k1", "evaluate_wo_ia@k2", &d);
+        let text = compare_text("evaluate[seed=42,variant=full]@k1", "evaluate[seed=42,variant=wo_ia]@k2", &d);
+        assert!(text.starts_with("A = evaluate[seed=42,variant=full]@k1\nB = evaluate[seed=42,variant=wo_ia]@k2\n"), "{text}");
         assert!(text.contains("acc           0.5000        0.2500       -0.2500"), "{text}");
         assert!(text.contains("ppl          40.0000       38.5000       -1.5000"), "{text}");
         let j = compare_json(json!("a"), json!("b"), &d);

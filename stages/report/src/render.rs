@@ -276,31 +276,31 @@ mod tests {
 
     #[test]
     fn markdown_has_both_sources_and_traces_our_rows() {
-        let runs = vec![run("evaluate", "full", 0.125), run("evaluate_wo_ia", "wo_ia", 0.5)];
+        let runs = vec![run("evaluate[seed=42,variant=full]", "full", 0.125), run("evaluate[seed=42,variant=wo_ia]", "wo_ia", 0.5)];
         let sections = vec![Section { stage: "human_eval".into(), key: "h1".into(), text: "## Table 2\n\nwins\n".into() }];
         let md = markdown(&runs, &sections);
         assert!(md.contains("| EmpDG | paper | 34.31 | 37.29 | 0.46 | 2.02 |"), "{md}");
         assert!(md.contains("| w/o WS | paper | 55.82 | 35.46 | 1.75 | 6.01 |"), "{md}");
         // Acc x100 with its interval; Dist-1 without one (nulls); PPL plain.
-        assert!(md.contains("| IAMM | ours (`evaluate`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
-        assert!(md.contains("| w/o IA | ours (`evaluate_wo_ia`) | 50.00 [45.00, 55.00] |"), "{md}");
-        assert!(md.contains("| `evaluate` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
-        assert!(md.contains("stage `evaluate`, artifact `artifacts/evaluate/key-evaluate`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
+        assert!(md.contains("| IAMM | ours (`evaluate[seed=42,variant=full]`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
+        assert!(md.contains("| w/o IA | ours (`evaluate[seed=42,variant=wo_ia]`) | 50.00 [45.00, 55.00] |"), "{md}");
+        assert!(md.contains("| `evaluate[seed=42,variant=full]` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
+        assert!(md.contains("stage `evaluate[seed=42,variant=full]`, artifact `artifacts/evaluate[seed=42,variant=full]/key-evaluate[seed=42,variant=full]`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
         assert!(md.trim_end().ends_with("wins"), "{md}");
     }
 
     #[test]
     fn latex_csv_and_table_agree() {
-        let runs = vec![run("evaluate_wo_ea", "wo_ea", 0.25)];
+        let runs = vec![run("evaluate[seed=42,variant=wo_ea]", "wo_ea", 0.25)];
         let tex = latex(&runs);
-        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate\\_wo\\_ea}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
+        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate[seed=42,variant=wo\\_ea]}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
         assert!(tex.contains("CASE & paper & 40.2 & 35.37 & 0.74 & 4.01 \\\\"), "{tex}");
         let c = csv(&runs);
         let lines: Vec<&str> = c.lines().collect();
         assert_eq!(lines.len(), 1 + 10 + 1);
         assert!(lines[0].starts_with("model,source,variant,stage,key,acc,acc_lo,acc_hi,ppl,"));
         assert!(lines[1].starts_with("EmpDG,paper,,,,34.31,,,37.29,0.46,,,2.02,"), "{}", lines[1]);
-        assert!(lines[11].starts_with("w/o EA,ours,wo_ea,evaluate_wo_ea,key-evaluate_wo_ea,25,20,30,123.456,1.5,,,4.25,"), "{}", lines[11]);
+        assert!(lines[11].starts_with("w/o EA,ours,wo_ea,\"evaluate[seed=42,variant=wo_ea]\",\"key-evaluate[seed=42,variant=wo_ea]\",25,20,30,123.456,1.5,,,4.25,"), "{}", lines[11]);
         let t = table1(&runs).unwrap();
         assert_eq!(t.num_rows(), 11);
         assert_eq!(t.num_columns(), 5 + 18);
