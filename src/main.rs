@@ -13,6 +13,7 @@ mod plan;
 mod progress;
 mod report_cmd;
 mod runner;
+mod runs;
 mod schedule;
 mod spec;
 mod stage;
@@ -128,17 +129,34 @@ enum Command {
         #[arg(long)]
         code: bool,
     },
-    /// Print the latest Table 1 report and copy it to reports/; or compare two evaluated runs.
+    /// Print the latest Table 1 report and copy it to reports/; or compare evaluated runs.
     Report {
         /// The report stage [default: the pipeline's only one].
         stage: Option<String>,
-        /// Compare the metrics of two runs, each a stage name, an artifact key or STAGE@KEY:
-        /// prints A, B and B - A per metric.
-        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        /// Compare the metrics of two or more runs, each a stage name, an artifact key,
+        /// STAGE@KEY, or a pattern of stages (`'evaluate[variant=full]'`, `'evaluate*'`): prints
+        /// A, B, B - A, C, C - A, … per metric.
+        #[arg(long, num_args = 1.., value_names = ["A", "B"])]
         compare: Option<Vec<String>>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Every artifact in the store, current or not, one row each: stage, matrix axes, key,
+    /// when, wall time, state (current / stale / unused), every param and metric.
+    Runs {
+        /// Stage names, matrix stages, members, selectors or globs, as `run` takes them; stages
+        /// only in the store count too [default: every stage in the store].
+        stages: Vec<String>,
+        /// Print every column as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write every column as CSV to FILE.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Write every column as Parquet to FILE.
+        #[arg(long, value_name = "FILE")]
+        parquet: Option<PathBuf>,
     },
     /// Delete all artifacts of the named stages (names of the pipeline's stages only).
     Clean {
@@ -237,11 +255,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dag { dot } => inspect::dag(&ws, dot),
         Command::Show { stage, json, rows } => inspect::show(&mut ws, &stage, json, rows)?,
-        Command::Report { stage, compare, json } => match compare.as_deref() {
-            Some([a, b]) => report_cmd::compare(&mut ws, a, b, json)?,
-            Some(_) => unreachable!("clap takes exactly two values"),
+        Command::Report { stage, compare, json } => match compare {
+            Some(specs) => report_cmd::compare(&mut ws, &specs, json)?,
             None => report_cmd::show(&mut ws, stage.as_deref(), json)?,
         },
+        Command::Runs { stages, json, csv, parquet } => runs::runs(&mut ws, &stages, json, csv.as_deref(), parquet.as_deref())?,
         Command::Clean { stages, all } => housekeeping::clean(&mut ws, &stages, all)?,
         Command::Gc { dry_run, all_unused } => housekeeping::gc(&mut ws, dry_run, all_unused, &cli.view.params)?,
         Command::Verify { stages } => {

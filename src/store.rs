@@ -166,7 +166,7 @@ impl Store {
     }
 
     /// The key `artifacts/<stage>/current` names, whether or not that artifact still exists.
-    fn current_key(&self, stage: &str) -> Option<String> {
+    pub fn current_key(&self, stage: &str) -> Option<String> {
         fs::read_link(self.root.join(stage).join(CURRENT)).ok()?.to_str().map(str::to_string)
     }
 
@@ -449,15 +449,7 @@ fn sync_dir(dir: &Path) {
 pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableInfo> {
     let file_name = format!("{name}.parquet");
     let path = dir.join(&file_name);
-    let file = fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-    writer
-        .write(batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), plain_io_error(&e)))?;
+    write_parquet(&path, batch)?;
     let bytes = fs::metadata(&path)?.len();
     Ok(TableInfo {
         path: file_name,
@@ -465,6 +457,19 @@ pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableI
         bytes,
         schema: describe_schema(batch.schema().as_ref()),
     })
+}
+
+/// Writes `batch` to the Parquet file `path` (zstd).
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer
+        .write(batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), plain_io_error(&e)))
 }
 
 /// The I/O error under a Parquet error, said once ("No space left on device (os error 28)").

@@ -15,7 +15,7 @@ use arrow_array::{Array, RecordBatch};
 use iamm_core::EMOTIONS;
 use iamm_core::special::{CLS, USR};
 use iamm_decode::DecodeParams;
-use iamm_evaluate::{MetricParams, Response};
+use iamm_evaluate::{MetricParams, Response, RunIdentity};
 use iamm_text::{PunktParams, Tokenizer};
 use iamm_train::device::DeviceParams;
 use iamm_train::{Example, collate};
@@ -150,7 +150,15 @@ impl StageKind for Evaluate {
         let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
         let metric_opts = p.metrics.options();
-        let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
+        let words = iamm_evaluate::Tokenized::new(&responses, &tokenizer, &metric_opts);
+        let metrics =
+            iamm_evaluate::compute_tokenized(&responses, &words, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
+        let identity = RunIdentity {
+            stage: ctx.stage.to_string(),
+            key: ctx.key.to_string(),
+            variant: Some(variant.to_string()),
+            seed: train.manifest.params.get("seed").and_then(Value::as_i64),
+        };
         let confusion = iamm_evaluate::confusion(&responses);
         let labels: Vec<String> = EMOTIONS.iter().map(|e| e.to_string()).collect();
         let heatmap = iamm_plot::Heatmap {
@@ -188,8 +196,8 @@ impl StageKind for Evaluate {
         );
         Ok(StageOutput {
             tables: vec![
-                ("responses".into(), iamm_evaluate::tables::responses(&responses)?),
-                ("metrics".into(), iamm_evaluate::tables::metrics(&metrics)?),
+                ("responses".into(), iamm_evaluate::tables::responses(&responses, words.distinct())?),
+                ("metrics".into(), iamm_evaluate::tables::metrics(&identity, &metrics)?),
                 ("confusion".into(), iamm_evaluate::tables::confusion(&confusion)?),
             ],
             stats: Value::Object(stats),

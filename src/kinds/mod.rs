@@ -176,9 +176,11 @@ mod tests {
         assert_eq!(rekeyed("src/kinds/systems.rs", append), ["human_eval", "viewer"]);
         assert_eq!(rekeyed("src/kinds/model_io.rs", append), ["analysis", "evaluate"]);
         assert_eq!(rekeyed("src/kinds/model_input.rs", append), ["analysis", "evaluate", "train"]);
-        // Options are read by the stage that runs: every stage kind but report, which has none.
+        // Options are read by the stage that runs: every stage kind.
         let by_options = rekeyed("crates/options/src/value.rs", append);
-        assert_eq!(by_options, ["analysis", "comet", "evaluate", "human_eval", "ingest", "tokenize", "train", "viewer"]);
+        assert_eq!(by_options, ["analysis", "comet", "evaluate", "human_eval", "ingest", "report", "tokenize", "train", "viewer"]);
+        // The statistics: the intervals of evaluate, the tests of report.
+        assert_eq!(rekeyed("crates/stats/src/paired.rs", append), ["evaluate", "report"]);
         // A locked dependency's version: the stages that link it.
         let bump = |s: String| s.replacen("name = \"candle-core\"\nversion = \"", "name = \"candle-core\"\nversion = \"9", 1);
         let by_candle = rekeyed("Cargo.lock", bump);

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::ArrowError;
 use iamm_core::EMOTIONS;
 
 use crate::scores::CLASSES;
-use crate::{Metrics, Response};
+use crate::{Metrics, Response, RunIdentity};
 
 fn string_lists<'a>(rows: impl Iterator<Item = &'a [String]>) -> ArrayRef {
     let mut b = ListBuilder::new(StringBuilder::new());
@@ -21,8 +21,16 @@ fn string_lists<'a>(rows: impl Iterator<Item = &'a [String]>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// One row per response, in the order given (the stage passes examples_test order).
-pub fn responses(rows: &[Response]) -> Result<RecordBatch, ArrowError> {
+/// One row per response, in the order given (the stage passes examples_test order);
+/// `generated_tokens` is each response as Dist-n counts it ([`crate::Tokenized::distinct`]).
+pub fn responses(rows: &[Response], generated_tokens: &[Vec<String>]) -> Result<RecordBatch, ArrowError> {
+    if generated_tokens.len() != rows.len() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "{} token lists for {} responses",
+            generated_tokens.len(),
+            rows.len()
+        )));
+    }
     let strings = |f: &dyn Fn(&Response) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
@@ -34,6 +42,7 @@ pub fn responses(rows: &[Response]) -> Result<RecordBatch, ArrowError> {
         ("situation", strings(&|r| &r.situation)),
         ("reference", strings(&|r| &r.reference)),
         ("generated", strings(&|r| &r.generated)),
+        ("generated_tokens", string_lists(generated_tokens.iter().map(Vec::as_slice))),
         ("gold_emotion", strings(&|r| EMOTIONS[r.gold as usize])),
         ("pred_emotion", strings(&|r| EMOTIONS[r.predicted as usize])),
         ("nll_sum", Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.nll_sum)))),
@@ -43,10 +52,16 @@ pub fn responses(rows: &[Response]) -> Result<RecordBatch, ArrowError> {
     ])
 }
 
-/// One row: every metric as a column (`examples` after `avg_len`; intervals null when not
-/// asked for).
-pub fn metrics(m: &Metrics) -> Result<RecordBatch, ArrowError> {
-    let mut columns: Vec<(&str, ArrayRef)> = Vec::new();
+/// One row: the run's identity (`stage`, `key`, `variant`, `seed`), then every metric as a
+/// column (`examples` after `avg_len`; intervals null when not asked for).
+pub fn metrics(id: &RunIdentity, m: &Metrics) -> Result<RecordBatch, ArrowError> {
+    let text = |v: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![v])) };
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        ("stage", text(Some(&id.stage))),
+        ("key", text(Some(&id.key))),
+        ("variant", text(id.variant.as_deref())),
+        ("seed", Arc::new(Int64Array::from(vec![id.seed]))),
+    ];
     for (name, value) in m.values() {
         columns.push((name, Arc::new(Float64Array::from(vec![value]))));
         if name == "avg_len" {
@@ -70,6 +85,7 @@ pub fn confusion(m: &[[u32; CLASSES]; CLASSES]) -> Result<RecordBatch, ArrowErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::UInt32Type;
 
@@ -89,18 +105,32 @@ mod tests {
             tokens: 2,
             batch: 0,
         };
-        let t = responses(std::slice::from_ref(&r)).unwrap();
+        let tokens = vec![vec!["i".to_string(), "am".into(), "sorry".into()]];
+        let t = responses(std::slice::from_ref(&r), &tokens).unwrap();
         let names: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(
             names,
             [
                 "example_id", "conv_id", "context", "context_roles", "situation", "reference", "generated",
-                "gold_emotion", "pred_emotion", "nll_sum", "tokens", "nll_mean", "batch"
+                "generated_tokens", "gold_emotion", "pred_emotion", "nll_sum", "tokens", "nll_mean", "batch"
             ]
         );
+        let listed = t.column_by_name("generated_tokens").unwrap().as_list::<i32>().value(0);
+        assert_eq!(listed.as_string::<i32>().iter().flatten().collect::<Vec<_>>(), ["i", "am", "sorry"]);
+        assert!(responses(std::slice::from_ref(&r), &[]).is_err(), "one token list per response");
         assert_eq!(t.column_by_name("gold_emotion").unwrap().as_string::<i32>().value(0), "sad");
         assert_eq!(t.column_by_name("pred_emotion").unwrap().as_string::<i32>().value(0), "faithful");
         assert_eq!(t.column_by_name("nll_mean").unwrap().as_primitive::<arrow_array::types::Float64Type>().value(0), 1.5);
+
+        let m = crate::compute(std::slice::from_ref(&r), &iamm_text::Tokenizer::new(iamm_text::PunktParams::fallback()), &Default::default()).unwrap();
+        let id = RunIdentity { stage: "evaluate[seed=1,variant=full]".into(), key: "abc".into(), variant: Some("full".into()), seed: Some(1) };
+        let row = metrics(&id, &m).unwrap();
+        let names: Vec<String> = row.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names[..5], ["stage", "key", "variant", "seed", "acc"]);
+        assert_eq!(row.column_by_name("seed").unwrap().as_primitive::<arrow_array::types::Int64Type>().value(0), 1);
+        assert_eq!(row.column_by_name("stage").unwrap().as_string::<i32>().value(0), "evaluate[seed=1,variant=full]");
+        let anonymous = metrics(&RunIdentity { variant: None, seed: None, ..id }, &m).unwrap();
+        assert!(anonymous.column_by_name("seed").unwrap().is_null(0) && anonymous.column_by_name("variant").unwrap().is_null(0));
 
         let c = confusion(&crate::confusion(&[r])).unwrap();
         assert_eq!(c.num_rows(), 1024);
