@@ -101,9 +101,9 @@ fn runs_report_and_compare_over_a_seed_matrix() {
     assert_eq!(sig.num_rows(), 2 * 4);
     let (p, diff) = (sig.column_by_name("p").unwrap().as_primitive::<Float64Type>(), sig.column_by_name("difference").unwrap().as_primitive::<Float64Type>());
     let b = common::strs(&sig, "system_b");
-    for i in 0..sig.num_rows() {
+    for (i, system) in b.iter().enumerate() {
         assert!((1.0 / 1000.0..=1.0).contains(&p.value(i)), "p = {}", p.value(i));
-        if b[i] == "IAMM (evaluate.seed=7)" {
+        if system == "IAMM (evaluate.seed=7)" {
             assert_eq!((diff.value(i), p.value(i)), (0.0, 1.0), "identical systems");
         }
     }
