@@ -7,6 +7,7 @@ use iamm_options::Role;
 use serde_json::{Value, json};
 
 use crate::kinds;
+use crate::matrix::shell_quote;
 use crate::plan::{explain_change, tuning_changes};
 use crate::store::{Artifact, read_parquet};
 use crate::workspace::Workspace;
@@ -111,7 +112,7 @@ fn artifact_for(ws: &mut Workspace, stage: &str, key: Option<&str>) -> Result<(A
             warn_if_damaged(ws, &a);
             Ok((a, false))
         }
-        None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {stage}`"),
+        None => bail!("stage `{stage}` has not run yet: build it with `iamm-pipe run {}`", shell_quote(stage)),
     }
 }
 
@@ -141,7 +142,8 @@ pub fn show(ws: &mut Workspace, stage: &str, as_json: bool, rows: usize) -> Resu
     if !fresh {
         eprintln!(
             "warning: `{stage}` is stale for the current pipeline; showing its newest artifact \
-             (`iamm-pipe status` says why, `iamm-pipe run {stage}` rebuilds it)"
+             (`iamm-pipe status` says why, `iamm-pipe run {}` rebuilds it)",
+            shell_quote(stage)
         );
     }
     let mut manifest = serde_json::to_value(&artifact.manifest)?;

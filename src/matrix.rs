@@ -3,6 +3,7 @@
 //! `train[seed=1,variant=full]` (axes in alphabetical order, values as YAML scalars), and
 //! `train[variant=full]` (a selector) or `train*` (a glob) name several stages at once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -63,6 +64,17 @@ pub fn parse_member(name: &str) -> Option<(&str, Coords)> {
         coords.insert(axis.to_string(), value.to_string());
     }
     is_base_name(base).then_some((base, coords))
+}
+
+/// A stage name as a command suggested to the user must spell it: a member name's `[`, `]`
+/// (and a selector's `*`) are glob syntax to a shell, so such a name goes in single quotes
+/// (`iamm-pipe run 'train[seed=1,variant=full]'`).
+pub fn shell_quote(name: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+' | '=' | ',' | '/' | ':' | '@');
+    if !name.is_empty() && name.chars().all(plain) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(format!("'{}'", name.replace('\'', r"'\''")))
 }
 
 /// `train`, `train[*]` (every member) or `train[seed=2,variant=*]` (some axes fixed, `*`:
@@ -214,6 +226,15 @@ mod tests {
         assert_eq!(parse_member("train[seed=]"), None);
         assert_eq!(parse_member("../x[a=1]"), None);
         assert_eq!(member_name("ingest", &Coords::new()), "ingest");
+    }
+
+    #[test]
+    fn names_in_suggested_commands_are_quoted_for_a_shell() {
+        assert_eq!(shell_quote("human_eval_score"), "human_eval_score");
+        assert_eq!(shell_quote("train[seed=42,variant=full]"), "'train[seed=42,variant=full]'");
+        assert_eq!(shell_quote("train*"), "'train*'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::hashing::HashMemo;
 use crate::kinds;
+use crate::matrix::shell_quote;
 use crate::needs::{self, DepKind};
 use crate::params::Params;
 use crate::spec::{Origin, Pipeline};
@@ -43,8 +44,8 @@ impl std::error::Error for Blocked {}
 /// An input file or folder that a stage's param names and that cannot be read.
 #[derive(Debug)]
 pub struct MissingInput {
-    /// `stage.param`, as `-p` takes it.
-    pub param: String,
+    pub stage: String,
+    pub param: &'static str,
     /// Where the path was set (`profile \`paper\` at FILE:LINE`, a default...).
     pub origin: String,
     pub path: PathBuf,
@@ -60,16 +61,28 @@ pub struct StageProblems {
     pub inputs: Vec<MissingInput>,
 }
 
+impl MissingInput {
+    /// `stage.param`, as messages name it.
+    fn target(&self) -> String {
+        format!("{}.{}", self.stage, self.param)
+    }
+
+    /// The `-p` flag that points the param elsewhere, as a shell takes it.
+    fn flag(&self) -> String {
+        format!("-p {}.{}=PATH", shell_quote(&self.stage), self.param)
+    }
+}
+
 impl std::fmt::Display for StageProblems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inputs = self.inputs.iter().map(|i| {
             format!(
-                "param `{}` (set by {}): {}\nhint: {}fix the path in pipeline.yaml or pass -p {}=PATH",
-                i.param,
+                "param `{}` (set by {}): {}\nhint: {}fix the path in pipeline.yaml or pass {}",
+                i.target(),
                 i.origin,
                 i.error,
                 i.hint.map(|h| format!("{h}; ")).unwrap_or_default(),
-                i.param
+                i.flag()
             )
         });
         write!(f, "{}", self.declaration.iter().cloned().chain(inputs).collect::<Vec<_>>().join("\n"))
@@ -99,12 +112,12 @@ pub fn describe_failures(errors: &[&anyhow::Error]) -> String {
     for users in missing.values() {
         let first = users[0];
         lines.push(format!("missing input: {}", first.error));
-        let by: Vec<String> = users.iter().map(|i| format!("{} (set by {})", i.param, i.origin)).collect();
+        let by: Vec<String> = users.iter().map(|i| format!("{} (set by {})", i.target(), i.origin)).collect();
         lines.push(format!("  read by {}", by.join(", ")));
         if let Some(hint) = first.hint {
             lines.push(format!("  get it: {hint}"));
         }
-        let flags: Vec<String> = users.iter().map(|i| format!("-p {}=PATH", i.param)).collect();
+        let flags: Vec<String> = users.iter().map(|i| i.flag()).collect();
         lines.push(format!("  then fix the path in pipeline.yaml, or pass {}", flags.join(" ")));
     }
     if lines.is_empty() {
@@ -169,7 +182,8 @@ fn plan_one(
                 );
             }
             Err(e) => problems.inputs.push(MissingInput {
-                param: format!("{name}.{}", spec.name),
+                stage: name.to_string(),
+                param: spec.name,
                 origin: origin.to_string(),
                 path,
                 error: format!("{e:#}"),

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::inspect;
+use crate::matrix::shell_quote;
 use crate::kinds::report::FILES;
 use crate::store::Artifact;
 use crate::workspace::Workspace;
@@ -18,8 +19,9 @@ fn current_or_newest(ws: &mut Workspace, stage: &str) -> Result<Artifact> {
     if !fresh {
         eprintln!(
             "warning: `{stage}` is stale for the current pipeline; using its newest artifact {} \
-             (`iamm-pipe status {stage}` says why)",
-            artifact.manifest.key
+             (`iamm-pipe status {}` says why)",
+            artifact.manifest.key,
+            shell_quote(stage)
         );
     }
     Ok(artifact)

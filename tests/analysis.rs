@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
+use common::demo::ANALYSIS;
 use common::{Ws, rows, shared_data, strs, table, u32s};
 
 fn f64s(t: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -147,18 +148,18 @@ fn check_intensities(got: &HashMap<String, f64>, lexicon: &HashMap<String, f64>)
 #[test]
 fn demo_analysis_on_the_synthetic_lexicon() {
     let ws = Ws::demo();
-    let out = ws.ok(&["run", "analysis"]);
-    assert!(out.contains("ran     analysis"), "{out}");
-    let demo = check_artifact(&ws, &["show", "analysis", "--json"]);
+    let out = ws.ok(&["run", ANALYSIS]);
+    assert!(out.contains(&format!("ran     {ANALYSIS}")), "{out}");
+    let demo = check_artifact(&ws, &["show", ANALYSIS, "--json"]);
     check_intensities(&demo, &nrc_max(&ws.path("demo/lexicons/demo-emotion-intensity.txt")));
     // cached on a second run
-    assert!(ws.ok(&["run", "analysis"]).contains("cached  analysis"));
+    assert!(ws.ok(&["run", ANALYSIS]).contains(&format!("cached  {ANALYSIS}")));
 
     // a malformed lexicon line is an error naming file and line, and nothing is published
     std::fs::write(ws.path("bad.txt"), "word\temotion\temotion-intensity-score\nhappy\tjoy\t0.5\nsad\tsadness\n").unwrap();
-    let err = ws.fails(&["run", "analysis", "-p", "analysis.lexicon=bad.txt"]);
+    let err = ws.fails(&["run", ANALYSIS, "-p", "analysis.lexicon=bad.txt"]);
     assert!(err.contains("bad.txt:3: expected 3 tab-separated fields"), "{err}");
-    assert_eq!(ws.artifacts("analysis").len(), 1);
+    assert_eq!(ws.artifacts(ANALYSIS).len(), 1);
 }
 
 #[test]
@@ -166,20 +167,20 @@ fn demo_model_on_the_real_nrc_lexicons() {
     let lex = shared_data().join("lexicons");
     let ws = Ws::demo();
     let intensity = format!("analysis.lexicon={}", lex.join("NRC-Emotion-Intensity-Lexicon-v1.txt").display());
-    ws.ok(&["run", "analysis", "-p", &intensity]);
-    let nrc = check_artifact(&ws, &["show", "analysis", "--json", "-p", &intensity]);
+    ws.ok(&["run", ANALYSIS, "-p", &intensity]);
+    let nrc = check_artifact(&ws, &["show", ANALYSIS, "--json", "-p", &intensity]);
     check_intensities(&nrc, &nrc_max(&lex.join("NRC-Emotion-Intensity-Lexicon-v1.txt")));
 
     let vad = format!("analysis.lexicon={}", lex.join("NRC-VAD-Lexicon.txt").display());
     let args = ["-p", &vad, "-p", "analysis.lexicon_format=nrc_vad_kemp", "-p", "analysis.idf_corpus=train"];
-    ws.ok(&[&["run", "analysis"][..], &args].concat());
-    let kemp = check_artifact(&ws, &[&["show", "analysis", "--json"][..], &args].concat());
-    assert_eq!(ws.artifacts("analysis").len(), 2);
+    ws.ok(&[&["run", ANALYSIS][..], &args].concat());
+    let kemp = check_artifact(&ws, &[&["show", ANALYSIS, "--json"][..], &args].concat());
+    assert_eq!(ws.artifacts(ANALYSIS).len(), 2);
     // same model, same selections; other intensities
     check_intensities(&kemp, &kemp_oracle(&lex.join("NRC-VAD-Lexicon.txt")));
     assert_eq!(nrc.len(), kemp.len());
     assert_ne!(nrc, kemp);
-    let m = ws.json(&[&["show", "analysis", "--json"][..], &args].concat());
+    let m = ws.json(&[&["show", ANALYSIS, "--json"][..], &args].concat());
     assert_eq!(m["stats"]["idf_corpus"], "train");
     assert!(m["stats"]["idf_documents"].as_u64().unwrap() == 64, "{}", m["stats"]);
 }

@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::demo::{ANALYSIS, HUMAN_EVAL, HUMAN_EVAL_SCORE};
 use common::{Ws, strs, table};
 use iamm_csv::{FORMULA_TRIGGERS, strip_formula_guard};
 use iamm_human_eval::{Answer, ItemKind, Key, fill_sheet};
@@ -131,16 +132,16 @@ fn hostile_dialogue_text_never_becomes_a_formula_and_missing_sheets_are_named() 
     }
 
     // word_stats.csv reads back to the exact words of the Parquet table, which has no `'`.
-    let an = ws.json(&["show", "analysis", "--json"]);
+    let an = ws.json(&["show", ANALYSIS, "--json"]);
     let words = strs(&table(&an, "word_stats"), "word");
     assert!(words.iter().any(|w| w.starts_with(FORMULA_TRIGGERS)), "{words:?}");
-    let csv = parse_csv(&dir_of(&ws, "analysis", &[]).join("word_stats.csv"));
+    let csv = parse_csv(&dir_of(&ws, ANALYSIS, &[]).join("word_stats.csv"));
     let col = csv[0].iter().position(|h| h == "word").unwrap();
     let back: Vec<&str> = csv[1..].iter().map(|r| strip_formula_guard(&r[col])).collect();
     assert_eq!(back, words);
 
     // The sheets read back: annotators 1 and 2 return their CSV sheets, annotator 3 does not.
-    let export = dir_of(&ws, "human_eval", &[]);
+    let export = dir_of(&ws, HUMAN_EVAL, &[]);
     let key = Key::read_csv(&export.join("key.csv")).unwrap();
     let two = ws.path("two");
     std::fs::create_dir_all(&two).unwrap();
@@ -162,13 +163,15 @@ fn hostile_dialogue_text_never_becomes_a_formula_and_missing_sheets_are_named() 
             assert_eq!(x[..4], y[..4], "{name}: the shown text is written back as it was");
         }
     }
-    let err = ws.fails(&["run", "human_eval_score", "-p", "human_eval_score.sheets=two"]);
-    for part in ["2 filled sheet(s)", "(annotator_1.csv, annotator_2.csv)", "the export wrote 3", "missing: annotator_3", "`-p human_eval_score.annotators=2`"] {
+    let err = ws.fails(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=two"]);
+    // The hint names the member, quoted for a shell.
+    let hint = "`-p 'human_eval_score[seed=42]'.annotators=2`";
+    for part in ["2 filled sheet(s)", "(annotator_1.csv, annotator_2.csv)", "the export wrote 3", "missing: annotator_3", hint] {
         assert!(err.contains(part), "no {part:?} in: {err}");
     }
-    let out = ws.ok(&["run", "human_eval_score", "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=2"]);
-    assert!(out.contains("ran     human_eval_score") && out.contains("(2 annotators)"), "{out}");
-    let s = ws.json(&["show", "human_eval_score", "--json", "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=2"]);
+    let out = ws.ok(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=2"]);
+    assert!(out.contains(&format!("ran     {HUMAN_EVAL_SCORE}")) && out.contains("(2 annotators)"), "{out}");
+    let s = ws.json(&["show", HUMAN_EVAL_SCORE, "--json", "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=2"]);
     assert_eq!(s["stats"]["annotators"], serde_json::json!(["annotator_1.csv", "annotator_2.csv"]));
     assert_eq!(s["stats"]["aspects"]["empathy"]["lose"], 0.0);
     assert_eq!(s["stats"]["aspects"]["empathy"]["lose_n"], 0);
@@ -176,9 +179,9 @@ fn hostile_dialogue_text_never_becomes_a_formula_and_missing_sheets_are_named() 
         assert_eq!(a["passed"], a["total"], "{a}");
     }
     // Three sheets asked for by number, two given: still an error.
-    let err = ws.fails(&["run", "human_eval_score", "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=3"]);
+    let err = ws.fails(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=two", "-p", "human_eval_score.annotators=3"]);
     assert!(err.contains("`annotators` asks for 3 and the export wrote 3") && err.contains("missing: annotator_3"), "{err}");
     // Simulated annotators: the first two sheets.
-    let out = ws.ok(&["run", "human_eval_score", "-p", "human_eval_score.annotators=2"]);
+    let out = ws.ok(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.annotators=2"]);
     assert!(out.contains("(2 annotators)"), "{out}");
 }

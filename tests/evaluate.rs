@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
+use common::demo::{self, EVALUATE};
 use common::{Ws, rows, strs, table, u32s};
 use iamm_text::{PunktParams, Tokenizer};
 
@@ -119,7 +120,8 @@ fn demo_reports_table1_with_metrics_that_recompute() {
 
     let tokenize = ws.json(&["show", "tokenize", "--json"]);
     let test_ids = u32s(&table(&tokenize, "examples_test"), "example_id");
-    for (stage, variant) in [("evaluate", "full"), ("evaluate_wo_ea", "wo_ea"), ("evaluate_wo_ia", "wo_ia"), ("evaluate_wo_ws", "wo_ws")] {
+    for variant in ["full", "wo_ea", "wo_ia", "wo_ws"] {
+        let stage = &demo::variant("evaluate", variant);
         let m = ws.json(&["show", stage, "--json"]);
         assert_eq!(m["stats"]["variant"], variant, "{stage}");
         assert_eq!(rows(&m, "confusion"), 32 * 32);
@@ -140,8 +142,9 @@ fn demo_reports_table1_with_metrics_that_recompute() {
     for row in ["| IAMM | paper | 55.92 | 35.66 | 2.09 | 7.03 |", "| w/o WS | paper | 55.82 | 35.46 | 1.75 | 6.01 |", "| EmpDG | paper |"] {
         assert!(md.contains(row), "{row} missing:\n{md}");
     }
-    for (stage, label) in [("evaluate", "IAMM"), ("evaluate_wo_ea", "w/o EA"), ("evaluate_wo_ia", "w/o IA"), ("evaluate_wo_ws", "w/o WS")] {
-        let m = ws.json(&["show", stage, "--json"]);
+    for (variant, label) in [("full", "IAMM"), ("wo_ea", "w/o EA"), ("wo_ia", "w/o IA"), ("wo_ws", "w/o WS")] {
+        let stage = demo::variant("evaluate", variant);
+        let m = ws.json(&["show", &stage, "--json"]);
         let acc = m["stats"]["acc"].as_f64().unwrap() * 100.0;
         let row = format!("| {label} | ours (`{stage}`) | {acc:.2} [");
         assert!(md.contains(&row), "{row} missing:\n{md}");
@@ -162,9 +165,10 @@ fn demo_reports_table1_with_metrics_that_recompute() {
     assert_eq!(j["runs"].as_array().unwrap().len(), 4);
 
     // --compare: per metric A, B, B - A, from the two metrics tables.
-    let a = table(&ws.json(&["show", "evaluate", "--json"]), "metrics");
-    let b = table(&ws.json(&["show", "evaluate_wo_ia", "--json"]), "metrics");
-    let text = ws.ok(&["report", "--compare", "evaluate", "evaluate_wo_ia"]);
+    let wo_ia = &demo::variant("evaluate", "wo_ia");
+    let a = table(&ws.json(&["show", EVALUATE, "--json"]), "metrics");
+    let b = table(&ws.json(&["show", wo_ia, "--json"]), "metrics");
+    let text = ws.ok(&["report", "--compare", EVALUATE, wo_ia]);
     for name in ["acc", "ppl", "dist1", "dist2", "bleu1", "avg_len"] {
         let line = text.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{name}:\n{text}"));
         let cells: Vec<f64> = line.split_whitespace().skip(1).map(|c| c.parse().unwrap()).collect();
@@ -172,15 +176,15 @@ fn demo_reports_table1_with_metrics_that_recompute() {
         assert!((cells[0] - va).abs() < 1e-4 && (cells[1] - vb).abs() < 1e-4, "{line}");
         assert!((cells[2] - (vb - va)).abs() < 1e-4, "{line}");
     }
-    let key = ws.json(&["show", "evaluate_wo_ia", "--json"])["key"].as_str().unwrap().to_string();
-    let j = ws.json(&["report", "--compare", "evaluate", &format!("evaluate_wo_ia@{}", &key[..8]), "--json"]);
-    assert_eq!(j["b"]["key"], key.as_str());
-    assert!((j["metrics"]["ppl"]["diff"].as_f64().unwrap() - (metric(&b, "ppl") - metric(&a, "ppl"))).abs() < 1e-12);
-    assert_eq!(ws.json(&["report", "--compare", &key, "evaluate_wo_ia", "--json"])["metrics"]["acc"]["diff"], 0.0);
+    let key = ws.json(&["show", wo_ia, "--json"])["key"].as_str().unwrap().to_string();
+    let j = ws.json(&["report", "--compare", EVALUATE, &format!("{wo_ia}@{}", &key[..8]), "--json"]);
+    assert_eq!(j["runs"][1]["key"], key.as_str());
+    assert!((j["metrics"]["ppl"]["diffs"][1].as_f64().unwrap() - (metric(&b, "ppl") - metric(&a, "ppl"))).abs() < 1e-12);
+    assert_eq!(ws.json(&["report", "--compare", &key, wo_ia, "--json"])["metrics"]["acc"]["diffs"][1], 0.0);
 
     // The compatibility switch: Dist-n over the responses as the reference reads them back.
-    ws.ok(&["run", "evaluate", "-p", "evaluate.strip_greedy_quirk=true"]);
-    check_metrics(&ws, "evaluate", &["-p", "evaluate.strip_greedy_quirk=true"], true);
+    ws.ok(&["run", EVALUATE, "-p", "evaluate.strip_greedy_quirk=true"]);
+    check_metrics(&ws, EVALUATE, &["-p", "evaluate.strip_greedy_quirk=true"], true);
     assert!(ws.ok(&["run", "report"]).contains("0 ran"), "the switch made a separate artifact");
 }
 
@@ -189,11 +193,13 @@ fn bad_input_is_explained() {
     let ws = Ws::demo();
     let err = ws.fails(&["report"]);
     assert!(err.contains("stage `report` has not run yet") && err.contains("iamm-pipe run report"), "{err}");
-    let err = ws.fails(&["report", "--compare", "evaluate", "nosuch"]);
-    assert!(err.contains("`evaluate` has not run yet"), "{err}");
+    let err = ws.fails(&["report", "--compare", EVALUATE, "nosuch"]);
+    // The command it suggests names the member quoted for a shell.
+    let hint = "stage `evaluate[seed=42,variant=full]` has not run yet: build it with `iamm-pipe run 'evaluate[seed=42,variant=full]'`";
+    assert!(err.contains(hint), "{err}");
     let err = ws.fails(&["report", "nosuch"]);
     assert!(err.contains("no stage `nosuch`") && err.contains("`report`"), "{err}");
-    let err = ws.fails(&["report", "train"]);
+    let err = ws.fails(&["report", demo::TRAIN]);
     assert!(err.contains("not a report stage"), "{err}");
 
     // An evaluate stage without a train stage, a report without evaluate stages. (No COMET

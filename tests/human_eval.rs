@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::Ws;
+use common::demo::{HUMAN_EVAL, HUMAN_EVAL_SCORE};
 use iamm_human_eval::{Answer, ItemKind, Key, KeyRow, fill_sheet};
 
 /// The `folder` line of `iamm-pipe show STAGE`, which is how a user finds the sheets.
@@ -45,11 +46,11 @@ fn fill_all(key: &Key, sheets: &Path, dst: &Path, bad: Option<&str>) {
 #[test]
 fn annotator_workflow_from_export_to_table2() {
     let ws = Ws::demo();
-    let out = ws.ok(&["run", "human_eval_score"]);
-    assert!(out.contains("ran     human_eval_score"), "{out}");
+    let out = ws.ok(&["run", HUMAN_EVAL_SCORE]);
+    assert!(out.contains(&format!("ran     {HUMAN_EVAL_SCORE}")), "{out}");
 
     // The export: three sheets in two formats, instructions, and the key beside (not in) sheets/.
-    let export = folder(&ws, "human_eval", &[]);
+    let export = folder(&ws, HUMAN_EVAL, &[]);
     let sheets = export.join("sheets");
     for k in 1..=3 {
         assert!(sheets.join(format!("annotator_{k}.csv")).is_file());
@@ -58,7 +59,7 @@ fn annotator_workflow_from_export_to_table2() {
     assert!(sheets.join("INSTRUCTIONS.txt").is_file());
     assert!(!sheets.join("key.csv").exists());
     let key = Key::read_csv(&export.join("key.csv")).unwrap();
-    let m = ws.json(&["show", "human_eval", "--json"]);
+    let m = ws.json(&["show", HUMAN_EVAL, "--json"]);
     let pairs: Vec<&KeyRow> = key.rows.iter().filter(|r| r.kind == ItemKind::Pair).collect();
     let ties = key.rows.iter().filter(|r| r.kind == ItemKind::AutoTie).count();
     assert_eq!(m["stats"]["pairs_shown"], pairs.len());
@@ -66,8 +67,8 @@ fn annotator_workflow_from_export_to_table2() {
     assert!(pairs.len() + ties > 5, "{m}");
 
     // The default scores simulated annotators and says so everywhere.
-    let sim = folder(&ws, "human_eval_score", &[]);
-    let s = ws.json(&["show", "human_eval_score", "--json"]);
+    let sim = folder(&ws, HUMAN_EVAL_SCORE, &[]);
+    let s = ws.json(&["show", HUMAN_EVAL_SCORE, "--json"]);
     assert_eq!(s["stats"]["simulated"], true);
     assert!(s["summary"].as_str().unwrap().contains("SIMULATED ANNOTATORS (DEMO)"));
     for f in ["table2.md", "table2.tex", "report_section.md"] {
@@ -78,9 +79,9 @@ fn annotator_workflow_from_export_to_table2() {
 
     // Real sheets: fill the handed-out files with a known pattern, score through the param.
     fill_all(&key, &sheets, &ws.path("filled"), None);
-    let run = ws.ok(&["run", "human_eval_score", "-p", "human_eval_score.sheets=filled"]);
-    assert!(run.contains("cached  human_eval") && run.contains("ran     human_eval_score"), "{run}");
-    let r = ws.json(&["show", "human_eval_score", "--json", "-p", "human_eval_score.sheets=filled"]);
+    let run = ws.ok(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=filled"]);
+    assert!(run.contains(&format!("cached  {HUMAN_EVAL} ")) && run.contains(&format!("ran     {HUMAN_EVAL_SCORE}")), "{run}");
+    let r = ws.json(&["show", HUMAN_EVAL_SCORE, "--json", "-p", "human_eval_score.sheets=filled"]);
     assert_eq!(r["stats"]["simulated"], false);
     assert!(!r["summary"].as_str().unwrap().to_lowercase().contains("simulated"));
     let (n, t) = (pairs.len() as f64, (pairs.len() + ties) as f64);
@@ -99,7 +100,7 @@ fn annotator_workflow_from_export_to_table2() {
     assert!(r["stats"]["aspects"]["fluency"]["kappa"].is_null());
     let p_emp = pct("empathy", "p_value");
     close(p_emp, (2.0 * 0.5f64.powi(3 * n as i32)).min(1.0));
-    let dir = folder(&ws, "human_eval_score", &["-p", "human_eval_score.sheets=filled"]);
+    let dir = folder(&ws, HUMAN_EVAL_SCORE, &["-p", "human_eval_score.sheets=filled"]);
     let md = std::fs::read_to_string(dir.join("table2.md")).unwrap();
     assert!(md.contains("| IAMM vs. ESCM | Emp. | 23.5 | 20.0 |"), "{md}");
     assert!(!md.to_lowercase().contains("simulated"), "{md}");
@@ -116,7 +117,7 @@ fn annotator_workflow_from_export_to_table2() {
         .filter_map(|l| l.split(',').next().filter(|id| id.starts_with('Q')).map(str::to_string))
         .collect();
     let row = order.iter().position(|id| *id == victim).unwrap() + 2;
-    let err = ws.fails(&["run", "human_eval_score", "-p", "human_eval_score.sheets=filled_bad"]);
+    let err = ws.fails(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=filled_bad"]);
     assert!(
         err.contains(&format!("annotator_3.csv, row {row}, column F (relevance): invalid answer `maybe`")),
         "{err}"
@@ -126,6 +127,6 @@ fn annotator_workflow_from_export_to_table2() {
 #[test]
 fn a_missing_sheets_folder_is_explained() {
     let ws = Ws::demo();
-    let err = ws.fails(&["run", "human_eval_score", "-p", "human_eval_score.sheets=nowhere"]);
+    let err = ws.fails(&["run", HUMAN_EVAL_SCORE, "-p", "human_eval_score.sheets=nowhere"]);
     assert!(err.contains("nowhere"), "{err}");
 }

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::Ws;
+use common::demo::{self, TRAIN};
 use serde_json::Value;
 
 fn stdout(out: &Output) -> String {
@@ -54,8 +55,12 @@ fn results_do_not_depend_on_jobs() {
     let (one, four) = (Ws::demo(), Ws::demo());
     one.ok(&["--threads", "4", "run", "all", "-j", "1"]);
     let out = four.ok(&["--threads", "4", "run", "all", "-j", "4"]);
-    assert!(out.contains("  start   train            2 threads"), "{out}");
-    assert!(out.contains("  waiting train_wo_ia: needs 2 core(s); 4 of 4 held by train, train_wo_ea"), "{out}");
+    let wo_ea = demo::variant("train", "wo_ea");
+    // The name column is padded to the longest name: compare words.
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(out.lines().any(|l| words(l) == format!("start {TRAIN} 2 threads")), "{out}");
+    let waiting = format!("  waiting {}: needs 2 core(s); 4 of 4 held by {TRAIN}, {wo_ea}", demo::variant("train", "wo_ia"));
+    assert!(out.contains(&waiting), "{waiting}\nnot in\n{out}");
 
     let (a, b) = (artifact_dirs(&one), artifact_dirs(&four));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -76,7 +81,7 @@ fn results_do_not_depend_on_jobs() {
     }
     assert!(tables > 40, "{tables} tables compared");
     assert_eq!(weights, 4, "the four trained variants");
-    let trains = ["train", "train_wo_ea"].map(|s| span(&manifest(&b[s])));
+    let trains = [TRAIN, wo_ea.as_str()].map(|s| span(&manifest(&b[s])));
     assert!(overlap(trains[0], trains[1]), "-j 4 trained two variants at once: {trains:?}");
 }
 
@@ -95,12 +100,13 @@ fn spawn(ws: &Ws, args: &[&str]) -> Child {
 fn two_runs_on_different_stages_proceed_together() {
     let ws = Ws::demo();
     ws.ok(&["run", "tokenize"]);
-    let (a, b) = (spawn(&ws, &["run", "train_wo_ea"]), spawn(&ws, &["run", "train_wo_ia"]));
+    let (wo_ea, wo_ia) = (demo::variant("train", "wo_ea"), demo::variant("train", "wo_ia"));
+    let (a, b) = (spawn(&ws, &["run", &wo_ea]), spawn(&ws, &["run", &wo_ia]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success(), "{a:?}\n{b:?}");
-    assert!(stdout(&a).contains("ran     train_wo_ea") && stdout(&b).contains("ran     train_wo_ia"));
+    assert!(stdout(&a).contains(&format!("ran     {wo_ea}")) && stdout(&b).contains(&format!("ran     {wo_ia}")));
     assert!(!stdout(&a).contains("waiting") && !stdout(&b).contains("waiting"), "{}{}", stdout(&a), stdout(&b));
-    let dirs = artifact_dirs_of(&ws, &["train_wo_ea", "train_wo_ia"]);
+    let dirs = artifact_dirs_of(&ws, &[&wo_ea, &wo_ia]);
     let (x, y) = (span(&manifest(&dirs[0])), span(&manifest(&dirs[1])));
     assert!(overlap(x, y), "the two trainings ran at the same time: {x:?} {y:?}");
 }
@@ -126,24 +132,24 @@ fn a_second_run_of_the_same_stage_waits_then_reports_it_cached() {
     let ws = Ws::demo();
     ws.ok(&["run", "tokenize"]);
     let status = ws.status_json();
-    let key = status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "train").unwrap()["key"].as_str().unwrap().to_string();
-    let lock = ws.path(&format!("artifacts/train/.lock-{key}"));
-    let mut first = spawn(&ws, &["run", "train"]);
+    let key = status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == TRAIN).unwrap()["key"].as_str().unwrap().to_string();
+    let lock = ws.path(&format!("artifacts/{TRAIN}/.lock-{key}"));
+    let mut first = spawn(&ws, &["run", TRAIN]);
     while !held(&lock) {
         assert!(first.try_wait().unwrap().is_none(), "the first run ended before it was seen holding the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = first.id();
-    let err = ws.fails(&["run", "train", "--no-wait"]);
-    assert!(err.contains(&format!("stage `train` failed: another iamm-pipe command (pid {pid} since unix time")), "{err}");
-    let second = spawn(&ws, &["run", "train"]);
+    let err = ws.fails(&["run", TRAIN, "--no-wait"]);
+    assert!(err.contains(&format!("stage `{TRAIN}` failed: another iamm-pipe command (pid {pid} since unix time")), "{err}");
+    let second = spawn(&ws, &["run", TRAIN]);
     let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
     assert!(first.status.success() && second.status.success(), "{first:?}\n{second:?}");
-    assert!(stdout(&first).contains("ran     train"), "{}", stdout(&first));
+    assert!(stdout(&first).contains(&format!("ran     {TRAIN}")), "{}", stdout(&first));
     let text = stdout(&second);
-    assert!(text.contains(&format!("  waiting train: another iamm-pipe command (pid {pid} since unix time")), "{text}");
-    assert!(text.contains("cached  train") && text.contains("0 ran, 4 cached"), "{text}");
-    assert_eq!(ws.artifacts("train").len(), 1);
+    assert!(text.contains(&format!("  waiting {TRAIN}: another iamm-pipe command (pid {pid} since unix time")), "{text}");
+    assert!(text.contains(&format!("cached  {TRAIN}")) && text.contains("0 ran, 4 cached"), "{text}");
+    assert_eq!(ws.artifacts(TRAIN).len(), 1);
 }
 
 /// `train[dim=20]` fails at once (the vectors are 16-d) while `train[dim=16]` trains 40 updates.

@@ -4,6 +4,7 @@
 mod common;
 
 use common::Ws;
+use common::demo::{self, HUMAN_EVAL, HUMAN_EVAL_SCORE, TRAIN};
 use serde_json::Value;
 
 fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
@@ -25,10 +26,12 @@ fn a_param_naming_a_stage_outside_the_deps_is_an_error_before_any_work() {
         .position(|l| l == "  human_eval:")
         .unwrap()
         + 2; // the first line of its declaration (1-based)
-    let wrong = ["-p", "human_eval.proposed=evaluate_wo_ea"];
+    let wrong = ["-p", "human_eval.proposed=evaluate[variant=wo_ea]"];
     let want = format!(
-        "pipeline.yaml:{line}: stage `human_eval`: param `proposed` names `evaluate_wo_ea`, which is not among its deps \
-         (evaluate, evaluate_wo_ws)"
+        "pipeline.yaml:{line}: stage `{HUMAN_EVAL}`: param `proposed` names `evaluate[variant=wo_ea]`, which is not among its deps \
+         ({}, {})",
+        demo::EVALUATE,
+        demo::variant("evaluate", "wo_ws")
     );
     for cmd in [&["run", "--dry-run"][..], &["run", "human_eval"][..]] {
         let err = ws.fails(&[cmd, &wrong[..]].concat());
@@ -36,18 +39,24 @@ fn a_param_naming_a_stage_outside_the_deps_is_an_error_before_any_work() {
     }
     assert!(!ws.path("artifacts/ingest").exists(), "nothing ran");
     let status = ws.status_json_with(&wrong);
-    let he = stage(&status, "human_eval");
+    let he = stage(&status, HUMAN_EVAL);
     assert_eq!(he["state"], "blocked");
     assert!(he["reasons"][0].as_str().unwrap().contains(&want), "{he}");
-    assert_eq!(stage(&status, "human_eval_score")["state"], "blocked", "downstream waits");
+    assert_eq!(stage(&status, HUMAN_EVAL_SCORE)["state"], "blocked", "downstream waits");
     assert_eq!(stage(&status, "ingest")["state"], "missing", "upstream is unaffected");
 
     // A param naming a dep of the wrong kind.
     let yaml = std::fs::read_to_string(ws.path("pipeline.yaml")).unwrap();
-    std::fs::write(ws.path("pipeline.yaml"), yaml.replace("deps: [evaluate, evaluate_wo_ws]", "deps: [evaluate, train_wo_ws]"))
-        .unwrap();
-    let err = ws.fails(&["run", "--dry-run", "-p", "human_eval.baseline=train_wo_ws"]);
-    assert!(err.contains("param `baseline` names `train_wo_ws`, a `train` stage; it must name one of the `evaluate` stages among the deps (evaluate)"), "{err}");
+    let deps = r#"deps: ["evaluate[variant=full]", "evaluate[variant=wo_ws]"]"#;
+    assert!(yaml.contains(deps), "{yaml}");
+    std::fs::write(ws.path("pipeline.yaml"), yaml.replace(deps, r#"deps: ["evaluate[variant=full]", "train[variant=wo_ws]"]"#)).unwrap();
+    let err = ws.fails(&["run", "--dry-run", "-p", "human_eval.baseline=train[variant=wo_ws]"]);
+    let want = format!(
+        "param `baseline` names `{}`, a `train` stage; it must name one of the `evaluate` stages among the deps ({})",
+        demo::variant("train", "wo_ws"),
+        demo::EVALUATE
+    );
+    assert!(err.contains(&want), "{err}");
 }
 
 #[test]
@@ -79,22 +88,26 @@ fn every_missing_input_of_the_paper_profile_is_listed_at_once() {
     let ws = Ws::demo();
     let err = ws.fails(&["run", "--profile", "paper"]);
     assert!(err.contains("the plan cannot run; nothing ran"), "{err}");
-    for (param, hint) in [
-        ("ingest.source", "dl.fbaipublicfiles.com/parlai/empatheticdialogues"),
-        ("comet.model", "scripts/comet/export_onnx.py"),
-        ("tokenize.vectors", "glove.6B.zip"),
-        ("analysis.lexicon", "AffectIntensity.htm"),
-        ("comet.punkt", "nltk.download('punkt_tab')"),
+    // The paper profile runs seeds 1, 2 and 3; a member's name in a flag is quoted for a shell.
+    for (flag, hint) in [
+        ("-p ingest.source=PATH", "dl.fbaipublicfiles.com/parlai/empatheticdialogues"),
+        ("-p comet.model=PATH", "scripts/comet/export_onnx.py"),
+        ("-p tokenize.vectors=PATH", "glove.6B.zip"),
+        ("-p 'analysis[seed=3]'.lexicon=PATH", "AffectIntensity.htm"),
+        ("-p comet.punkt=PATH", "nltk.download('punkt_tab')"),
+        ("-p 'evaluate[seed=2,variant=wo_ws]'.punkt=PATH", "nltk.download('punkt_tab')"),
     ] {
-        assert!(err.contains(&format!("-p {param}=PATH")), "{param} in {err}");
+        assert!(err.contains(flag), "{flag} in {err}");
         assert!(err.contains(hint), "{hint} in {err}");
     }
-    // The Punkt folder is one missing input read by six params, listed once.
+    // The Punkt folder is one missing input read by 14 params (comet, tokenize and the 12
+    // evaluate members), listed once; the lexicon one read by the 3 analysis members.
     assert_eq!(err.matches("missing input:").count(), 5, "{err}");
     let punkt = err.lines().skip_while(|l| !l.contains("punkt_tab/english")).nth(1).unwrap();
-    for user in ["comet.punkt", "tokenize.punkt", "evaluate.punkt", "evaluate_wo_ws.punkt"] {
+    for user in ["comet.punkt", "tokenize.punkt", "evaluate[seed=1,variant=full].punkt", "evaluate[seed=3,variant=wo_ws].punkt"] {
         assert!(punkt.contains(user), "{user} in {punkt}");
     }
+    assert_eq!(punkt.matches(" (set by profile `paper` at ").count(), 14, "{punkt}");
     assert!(!err.contains("waits for"), "waiting stages are not listed: {err}");
     assert!(!ws.path("artifacts/ingest").exists(), "nothing ran");
 }
@@ -102,18 +115,19 @@ fn every_missing_input_of_the_paper_profile_is_listed_at_once() {
 #[test]
 fn status_reasons_are_the_difference_with_the_current_artifact() {
     let ws = Ws::demo();
-    for seed in ["1", "2"] {
-        ws.ok(&["run", "train", "-p", &format!("train.seed={seed}")]);
+    // Three artifacts of the full model (the seed is a matrix axis: the warm-up varies here).
+    for warmup in ["10", "20"] {
+        ws.ok(&["run", TRAIN, "-p", &format!("train.warmup={warmup}")]);
     }
-    ws.ok(&["run", "train"]);
-    // The newest artifact is seed 42's; the last run used it: only the device differs.
-    assert_eq!(reasons(&ws, &["-p", "train.device=cuda"], "train"), vec![r#"param `device`: "cpu" -> "cuda""#]);
-    // After reusing seed 1's artifact, that one is current.
-    ws.ok(&["run", "train", "-p", "train.seed=1"]);
-    assert_eq!(reasons(&ws, &["-p", "train.seed=1", "-p", "train.device=cuda"], "train"), vec![
+    ws.ok(&["run", TRAIN]);
+    // The newest artifact is warm-up 40's; the last run used it: only the device differs.
+    assert_eq!(reasons(&ws, &["-p", "train.device=cuda"], TRAIN), vec![r#"param `device`: "cpu" -> "cuda""#]);
+    // After reusing warm-up 10's artifact, that one is current.
+    ws.ok(&["run", TRAIN, "-p", "train.warmup=10"]);
+    assert_eq!(reasons(&ws, &["-p", "train.warmup=10", "-p", "train.device=cuda"], TRAIN), vec![
         r#"param `device`: "cpu" -> "cuda""#
     ]);
-    assert_eq!(reasons(&ws, &["-p", "train.seed=3"], "train"), vec!["param `seed`: 1 -> 3"]);
+    assert_eq!(reasons(&ws, &["-p", "train.warmup=30"], TRAIN), vec!["param `warmup`: 10 -> 30"]);
 
     // A list is shown in full; a moved file with the same bytes is no reason.
     let moved = ws.path("moved-vectors.txt");
@@ -213,7 +227,7 @@ fn stages_code_lists_what_each_fingerprint_covers() {
     assert!(!ingest.contains("candle"), "{ingest}");
     // What `status` records as the code part of a key is this fingerprint.
     let hash = train.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
-    ws.ok(&["run", "train"]);
-    let m = ws.json(&["show", "train", "--json"]);
+    ws.ok(&["run", TRAIN]);
+    let m = ws.json(&["show", TRAIN, "--json"]);
     assert_eq!(m["key_parts"]["code"], hash.as_str(), "{m}");
 }

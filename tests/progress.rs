@@ -5,6 +5,7 @@
 mod common;
 
 use common::Ws;
+use common::demo::TRAIN;
 
 fn stderr_of(ws: &Ws, args: &[&str]) -> String {
     let out = ws.run(args);
@@ -13,9 +14,9 @@ fn stderr_of(ws: &Ws, args: &[&str]) -> String {
     stderr
 }
 
-/// `N` of `  train: training N/40 steps …`.
+/// `N` of `  STAGE: training N/40 steps …`.
 fn step_of(line: &str) -> u64 {
-    let count = line.trim_start_matches("  train: training ").split('/').next().unwrap();
+    let count = line.split_once(": training ").map_or(line, |(_, rest)| rest).split('/').next().unwrap();
     count.parse().unwrap_or_else(|_| panic!("a step count in {line:?}"))
 }
 
@@ -23,10 +24,11 @@ fn step_of(line: &str) -> u64 {
 fn a_log_gets_plain_lines_with_steps_rate_eta_loss_and_each_validation() {
     let ws = Ws::demo();
     // The demo trains 40 updates and validates after updates 20 and 40.
-    let stderr = stderr_of(&ws, &["run", "train", "--progress-every", "0.2"]);
+    let stderr = stderr_of(&ws, &["run", TRAIN, "--progress-every", "0.2"]);
     assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "no bar drawing in a log: {stderr:?}");
 
-    let train: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  train: training ")).collect();
+    let prefix = format!("  {TRAIN}: training ");
+    let train: Vec<&str> = stderr.lines().filter(|l| l.starts_with(&prefix)).collect();
     let steps: Vec<u64> = train.iter().map(|l| step_of(l)).collect();
     assert!(steps.len() >= 3, "lines at a steady pace: {stderr}");
     assert!(steps.windows(2).all(|w| w[0] <= w[1]) && steps[0] < steps[steps.len() - 1], "steps grow: {steps:?}");
@@ -37,7 +39,7 @@ fn a_log_gets_plain_lines_with_steps_rate_eta_loss_and_each_validation() {
     }
     assert!(train.iter().any(|l| l.contains(", eta ")), "an ETA while training: {stderr}");
 
-    let m = ws.json(&["show", "train", "--json"]);
+    let m = ws.json(&["show", TRAIN, "--json"]);
     let evals = common::table(&m, "curve_evals");
     let ppl = evals.column_by_name("ppl").unwrap().as_any().downcast_ref::<arrow_array::Float64Array>().unwrap();
     let validations: Vec<&&str> = train.iter().filter(|l| l.contains("; validation PPL ")).collect();

@@ -10,6 +10,7 @@
 mod common;
 
 use common::Ws;
+use common::demo::{self, EVALUATE};
 
 /// What the demo prints for each named sample.
 fn samples(ws: &Ws) -> Vec<(&'static str, String)> {
@@ -28,8 +29,9 @@ fn samples(ws: &Ws) -> Vec<(&'static str, String)> {
     }
     kept.push("…".into());
 
-    let compare = ws.ok(&["report", "--compare", "evaluate", "evaluate_wo_ia"]);
-    let mut compared = vec!["$ iamm-pipe report --compare evaluate evaluate_wo_ia".to_string()];
+    let wo_ia = demo::variant("evaluate", "wo_ia");
+    let compare = ws.ok(&["report", "--compare", EVALUATE, &wo_ia]);
+    let mut compared = vec![format!("$ iamm-pipe report --compare '{EVALUATE}' '{wo_ia}'")];
     compared.extend(compare.lines().take(7).map(str::to_string));
     compared.push("…".into());
 

@@ -14,6 +14,7 @@ use arrow_array::Float64Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use common::Ws;
+use common::demo::{self, TRAIN};
 use serde_json::Value;
 
 /// The Python with TensorBoard that scripts/test.sh sets up.
@@ -31,7 +32,7 @@ fn python() -> PathBuf {
 
 /// TensorBoard's reading of `logdir`, as `tensorboard --logdir` loads it: for each run, each
 /// scalar tag's (step, value) pairs; and for each event file under `files` (a folder), the
-/// steps of its `train/loss` events as written.
+/// steps of its `train/loss` events as written. (Member names' brackets are glob syntax.)
 const READ: &str = r#"
 import glob, json, os, sys
 from tensorboard.backend.event_processing import event_file_loader, event_multiplexer
@@ -44,7 +45,7 @@ for run in mux.Runs():
     acc = mux.GetAccumulator(run)
     runs[run] = {tag: [[e.step, e.value] for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 written = {}
-for path in sorted(glob.glob(os.path.join(files, "**", "events.out.tfevents.*"), recursive=True)):
+for path in sorted(glob.glob(os.path.join(glob.escape(files), "**", "events.out.tfevents.*"), recursive=True)):
     events = event_file_loader.LegacyEventFileLoader(path).Load()
     written[os.path.basename(path)] = [
         e.step for e in events if e.HasField("summary") and any(v.tag == "train/loss" for v in e.summary.value)
@@ -89,8 +90,8 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn tensorboard_reads_each_step_once_live_and_across_a_resume_with_the_curves_values() {
     let python = python();
     let params = ["-p", "train.max_steps=60", "-p", "train.checkpoint_every=20", "-p", "train.eval_every=20"];
-    let run: Vec<&str> = ["run", "train"].into_iter().chain(params).collect();
-    let show: Vec<&str> = ["show", "train"].into_iter().chain(params).collect();
+    let run: Vec<&str> = ["run", TRAIN].into_iter().chain(params).collect();
+    let show: Vec<&str> = ["show", TRAIN].into_iter().chain(params).collect();
     let ws = Ws::demo();
     ws.ok(&["run", "tokenize"]);
     let mut child = Command::new(common::BIN)
@@ -106,7 +107,7 @@ fn tensorboard_reads_each_step_once_live_and_across_a_resume_with_the_curves_val
     };
     wait_for("the checkpoint of update 20", || work_dir().is_some_and(|w| w.join("step-00000020").is_dir()));
     let work = work_dir().unwrap();
-    let board = work.join("tensorboard/train.full");
+    let board = work.join(format!("tensorboard/{TRAIN}.full"));
     let event_file = || std::fs::read_dir(&board).unwrap().flatten().next().unwrap().path();
     // A few updates past the checkpoint, which the resumed run makes again.
     let size = std::fs::metadata(event_file()).unwrap().len();
@@ -122,12 +123,12 @@ fn tensorboard_reads_each_step_once_live_and_across_a_resume_with_the_curves_val
 
     // The killed run's log is there for TensorBoard, past its last checkpoint.
     let live = tensorboard_reads(&python, &ws.path("artifacts"), &board);
-    let live_run = format!(".rows/train/{}/tensorboard/train.full", work.file_name().unwrap().to_string_lossy());
+    let live_run = format!(".rows/train/{}/tensorboard/{TRAIN}.full", work.file_name().unwrap().to_string_lossy());
     let live_steps = scalar(&live["runs"][&live_run], "train/loss");
     assert!(live_steps.len() > 20, "{live_run}: {} steps", live_steps.len());
 
     ws.ok(&run);
-    let m = ws.json(&["show", "train", "--json"].into_iter().chain(params).collect::<Vec<_>>());
+    let m = ws.json(&["show", TRAIN, "--json"].into_iter().chain(params).collect::<Vec<_>>());
     assert_eq!(m["stats"]["resumed_from_step"], 20, "{}", m["stats"]);
     assert!(!work.exists(), "the work folder goes once the artifact is published");
     let published = Path::new(m["dir"].as_str().unwrap()).join("tensorboard");
@@ -138,7 +139,7 @@ fn tensorboard_reads_each_step_once_live_and_across_a_resume_with_the_curves_val
     assert_eq!(files.len(), 2, "{}", read["files"]);
     assert!(files[0].len() > 20 && files[1].first() == Some(&21), "{}", read["files"]);
 
-    let name = format!("train/{}/tensorboard/train.full", m["key"].as_str().unwrap());
+    let name = format!("{TRAIN}/{}/tensorboard/{TRAIN}.full", m["key"].as_str().unwrap());
     let board = &read["runs"][&name];
     let mut tags: Vec<&str> = board.as_object().unwrap_or_else(|| panic!("no run {name}: {read}")).keys().map(|k| k.as_str()).collect();
     tags.sort();
@@ -173,12 +174,13 @@ fn safetensors_header(path: &Path) -> Value {
 #[test]
 fn the_published_weights_carry_stage_key_step_and_params() {
     let ws = Ws::demo();
-    let params = ["-p", "train_wo_ws.max_steps=30", "-p", "train_wo_ws.eval_every=10"];
-    ws.ok(&["run", "train_wo_ws"].into_iter().chain(params).collect::<Vec<_>>());
-    let m = ws.json(&["show", "train_wo_ws", "--json"].into_iter().chain(params).collect::<Vec<_>>());
+    let wo_ws = demo::variant("train", "wo_ws");
+    let params = ["-p", "train[variant=wo_ws].max_steps=30", "-p", "train[variant=wo_ws].eval_every=10"];
+    ws.ok(&["run", &wo_ws].into_iter().chain(params).collect::<Vec<_>>());
+    let m = ws.json(&["show", &wo_ws, "--json"].into_iter().chain(params).collect::<Vec<_>>());
     let header = safetensors_header(&Path::new(m["dir"].as_str().unwrap()).join("model.safetensors"));
     let meta = header["__metadata__"].as_object().unwrap_or_else(|| panic!("no __metadata__ in {header}"));
-    assert_eq!(meta["stage"], "train_wo_ws");
+    assert_eq!(meta["stage"], wo_ws.as_str());
     assert_eq!(meta["key"], m["key"]);
     assert_eq!(meta["step"], m["stats"]["selected"]["step"].to_string().as_str(), "the selected weights' update");
     let params: Value = serde_json::from_str(meta["params"].as_str().unwrap()).unwrap();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::demo::{self, TRAIN};
 use common::{Ws, rows};
 
 fn file_hash(manifest: &serde_json::Value, file: &str) -> String {
@@ -30,8 +31,8 @@ fn assert_curve_plot(manifest: &serde_json::Value, panels: u32) {
 fn demo_trains_and_variants_sit_side_by_side() {
     let ws = Ws::demo();
     let out = ws.ok(&["run", "all"]);
-    assert!(out.contains("ran     train"), "{out}");
-    let m = ws.json(&["show", "train", "--json"]);
+    assert!(out.contains(&format!("ran     {TRAIN}")), "{out}");
+    let m = ws.json(&["show", TRAIN, "--json"]);
     assert_eq!(rows(&m, "curve_steps"), 40);
     assert_eq!(rows(&m, "curve_evals"), 2);
     assert!(m["files"]["model.safetensors"].as_u64().unwrap() > 100_000);
@@ -41,10 +42,21 @@ fn demo_trains_and_variants_sit_side_by_side() {
     assert!(first.is_finite());
     assert_curve_plot(&m, 3);
 
-    let wo_ia = ws.ok(&["run", "train", "-p", "train.variant=wo_ia"]);
-    assert!(wo_ia.contains("cached  tokenize") && wo_ia.contains("ran     train"), "{wo_ia}");
-    assert_eq!(ws.artifacts("train").len(), 2, "each variant is cached on its own");
-    let m2 = ws.json(&["show", "train", "--json", "-p", "train.variant=wo_ia"]);
+    // Each variant is a member of the matrix, cached on its own.
+    let mut keys = Vec::new();
+    for variant in ["full", "wo_ea", "wo_ia", "wo_ws"] {
+        let member = demo::variant("train", variant);
+        assert!(out.contains(&format!("ran     {member} ")), "{out}");
+        let artifacts = ws.artifacts(&member);
+        assert_eq!(artifacts.len(), 1, "{member}: {artifacts:?}");
+        keys.extend(artifacts);
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "four keys: {keys:?}");
+    let wo_ia = ws.ok(&["run", "train[variant=wo_ia]"]);
+    assert!(wo_ia.contains(&format!("cached  {}", demo::variant("train", "wo_ia"))) && wo_ia.contains("0 ran, 4 cached"), "{wo_ia}");
+    let m2 = ws.json(&["show", "train[variant=wo_ia]", "--json"]);
     assert_eq!(m2["stats"]["variant"], "wo_ia");
     assert!(m2["files"]["model.safetensors"].as_u64().unwrap() < m["files"]["model.safetensors"].as_u64().unwrap());
     // Everything is cached now (the count of stages follows pipeline.yaml).
@@ -55,8 +67,8 @@ fn demo_trains_and_variants_sit_side_by_side() {
 #[test]
 fn loss_falls_on_the_demo() {
     let ws = Ws::demo();
-    ws.ok(&["run", "train", "-p", "train.max_steps=120", "-p", "train.eval_every=60"]);
-    let m = ws.json(&["show", "train", "--json", "-p", "train.max_steps=120", "-p", "train.eval_every=60"]);
+    ws.ok(&["run", TRAIN, "-p", "train.max_steps=120", "-p", "train.eval_every=60"]);
+    let m = ws.json(&["show", TRAIN, "--json", "-p", "train.max_steps=120", "-p", "train.eval_every=60"]);
     let path = m["tables"]["curve_steps"]["path"].as_str().unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
         .unwrap()
@@ -77,8 +89,8 @@ fn loss_falls_on_the_demo() {
 
 #[test]
 fn a_killed_training_resumes_to_the_same_weights() {
-    let args = ["run", "train", "-p", "train.max_steps=80", "-p", "train.checkpoint_every=10", "-p", "train.eval_every=40"];
-    let show = ["show", "train", "--json", "-p", "train.max_steps=80", "-p", "train.checkpoint_every=10", "-p", "train.eval_every=40"];
+    let args = ["run", TRAIN, "-p", "train.max_steps=80", "-p", "train.checkpoint_every=10", "-p", "train.eval_every=40"];
+    let show = ["show", TRAIN, "--json", "-p", "train.max_steps=80", "-p", "train.checkpoint_every=10", "-p", "train.eval_every=40"];
     let reference = Ws::demo();
     reference.ok(&args);
     let expected = file_hash(&reference.json(&show), "model.safetensors");
@@ -109,7 +121,7 @@ fn a_killed_training_resumes_to_the_same_weights() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(checkpoints() >= 1, "a checkpoint was written before the kill");
-    assert!(ws.artifacts("train").is_empty(), "a killed run publishes nothing");
+    assert!(ws.artifacts(TRAIN).is_empty(), "a killed run publishes nothing");
 
     ws.ok(&args);
     let m = ws.json(&show);
@@ -120,7 +132,7 @@ fn a_killed_training_resumes_to_the_same_weights() {
 #[test]
 fn vector_size_mismatch_is_explained() {
     let ws = Ws::demo();
-    let err = ws.fails(&["run", "train", "-p", "train.dim=32"]);
+    let err = ws.fails(&["run", TRAIN, "-p", "train.dim=32"]);
     assert!(err.contains("16-d") && err.contains("set `train.dim` to 16"), "{err}");
-    assert!(ws.artifacts("train").is_empty());
+    assert!(ws.artifacts(TRAIN).is_empty());
 }

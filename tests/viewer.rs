@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
+use common::demo::{ANALYSIS, EVALUATE, VIEWER};
 use common::{Ws, strs, table, u32s};
 
 fn lists(t: &RecordBatch, name: &str) -> Vec<Vec<String>> {
@@ -68,9 +69,9 @@ struct System {
 #[test]
 fn demo_viewer_marks_associated_words_and_shows_every_system() {
     let ws = Ws::demo();
-    let out = ws.ok(&["run", "viewer"]);
-    assert!(out.contains("ran     viewer"), "{out}");
-    let m = ws.json(&["show", "viewer", "--json"]);
+    let out = ws.ok(&["run", VIEWER]);
+    assert!(out.contains(&format!("ran     {VIEWER}")), "{out}");
+    let m = ws.json(&["show", VIEWER, "--json"]);
     let html_path = PathBuf::from(m["dir"].as_str().unwrap()).join("viewer.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
 
@@ -159,13 +160,15 @@ fn demo_viewer_marks_associated_words_and_shows_every_system() {
 
     // Deps without an analysis or without a system are explained (upstreams are cached now).
     let yaml = std::fs::read_to_string(ws.path("pipeline.yaml")).unwrap();
-    let extra = "  viewer_no_analysis:\n    uses: viewer\n    deps: [evaluate]\n\n  \
+    let extra = "  viewer_no_analysis:\n    uses: viewer\n    deps: [\"evaluate[variant=full]\"]\n\n  \
                  viewer_no_system:\n    uses: viewer\n    deps: [analysis]\n\nprofiles:\n";
     std::fs::write(ws.path("pipeline.yaml"), yaml.replacen("profiles:\n", extra, 1)).unwrap();
     let e = ws.fails(&["run", "viewer_no_analysis"]);
-    assert!(e.contains("needs one `analysis` stage among its deps (the associations to show), and its deps (evaluate) have none"), "{e}");
+    let want = format!("needs one `analysis` stage among its deps (the associations to show), and its deps ({EVALUATE}) have none");
+    assert!(e.contains(&want), "{e}");
     let e = ws.fails(&["run", "viewer_no_system"]);
-    assert!(e.contains("needs at least one `evaluate` stage among its deps (the systems whose responses to compare), and its deps (analysis) have none"), "{e}");
+    let want = format!("needs at least one `evaluate` stage among its deps (the systems whose responses to compare), and its deps ({ANALYSIS}) have none");
+    assert!(e.contains(&want), "{e}");
 }
 
 fn common_escape(s: &str) -> String {

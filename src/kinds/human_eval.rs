@@ -9,6 +9,7 @@ use iamm_human_eval::{
 };
 use serde_json::json;
 
+use crate::matrix::shell_quote;
 use crate::needs::Need;
 use super::Code;
 use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
@@ -77,7 +78,7 @@ impl StageKind for HumanEval {
                 if ex.auto_ties > 0 { format!(" (+{} identical = ties)", ex.auto_ties) } else { String::new() },
                 opts.attention_checks,
                 opts.annotators,
-                ctx.stage
+                shell_quote(ctx.stage)
             ),
         })
     }
@@ -141,7 +142,7 @@ impl StageKind for HumanEvalScore {
                 (read_sheets_dir(&dst_dir, &key)?, Some(SIMULATED.to_string()), dst_dir)
             }
         };
-        check_annotators(&sheets, written, accept, ctx.stage, &dir)
+        check_annotators(&sheets, written, accept, &shell_quote(ctx.stage), &dir)
             .with_context(|| format!("scoring the sheets of `{export_stage}`"))?;
         let mut scores = score(&key, &sheets, aggregate)?;
         scores.label = label.clone();

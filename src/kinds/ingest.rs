@@ -2,6 +2,7 @@ use anyhow::Result;
 use iamm_ingest::{IngestParams, SourceKind};
 use serde_json::json;
 
+use crate::matrix::shell_quote;
 use crate::params::Params;
 use crate::schedule::Resources;
 use super::Code;
@@ -66,7 +67,7 @@ impl StageKind for Ingest {
                  `stats.shared_conv_ids`)",
                 shared.len(),
                 shared[0],
-                ctx.stage
+                shell_quote(ctx.stage)
             );
             ctx.progress.suspend(|| eprintln!("{message}"));
             summary.push_str(&format!(", {} conv_id(s) in two splits", shared.len()));
@@ -80,7 +81,7 @@ impl StageKind for Ingest {
             })
             .collect();
         if !skipped.is_empty() {
-            summary.push_str(&format!(", {} bad lines skipped (see `iamm-pipe show {}`)", skipped.len(), ctx.stage));
+            summary.push_str(&format!(", {} bad lines skipped (see `iamm-pipe show {}`)", skipped.len(), shell_quote(ctx.stage)));
         }
         Ok(StageOutput {
             tables,

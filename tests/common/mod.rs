@@ -19,6 +19,22 @@ stages:
     params: {variant: wo_ia, dim: 16, max_steps: 4, warmup: 4, eval_every: 4, eval_after: 0, checkpoint_every: 4}
 ";
 
+/// Stage names in the demo pipeline (`pipeline.yaml`): `train` and `evaluate` are matrices over
+/// `variant` and `seed`, and the stages after them run per seed; the demo has one seed, 42.
+pub mod demo {
+    pub const TRAIN: &str = "train[seed=42,variant=full]";
+    pub const EVALUATE: &str = "evaluate[seed=42,variant=full]";
+    pub const ANALYSIS: &str = "analysis[seed=42]";
+    pub const HUMAN_EVAL: &str = "human_eval[seed=42]";
+    pub const HUMAN_EVAL_SCORE: &str = "human_eval_score[seed=42]";
+    pub const VIEWER: &str = "viewer[seed=42]";
+
+    /// The member of `stage` (`train` or `evaluate`) for one variant.
+    pub fn variant(stage: &str, variant: &str) -> String {
+        format!("{stage}[seed=42,variant={variant}]")
+    }
+}
+
 /// `../shared/data` beside the checkout (also there in CI).
 pub fn shared_data() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");

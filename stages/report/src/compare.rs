@@ -92,9 +92,9 @@ mod tests {
         assert_eq!(rows[1].diffs, [None, Some(-1.5), None]);
         assert_eq!((rows[2].values.clone(), rows[2].diffs.clone()), (vec![None, None, None], vec![None, None, None]));
         assert_eq!((rows[3].metric.as_str(), rows[3].values.clone()), ("bleu1", vec![None, Some(3.0), None]));
-        let labels: Vec<String> = ["evaluate@k1", "evaluate_wo_ia@k2", "x@k3"].iter().map(|s| s.to_string()).collect();
+        let labels: Vec<String> = ["evaluate[seed=42,variant=full]@k1", "evaluate[seed=42,variant=wo_ia]@k2", "x@k3"].iter().map(|s| s.to_string()).collect();
         let text = compare_text(&labels, &rows);
-        assert!(text.starts_with("A = evaluate@k1\nB = evaluate_wo_ia@k2\nC = x@k3\n\n"), "{text}");
+        assert!(text.starts_with("A = evaluate[seed=42,variant=full]@k1\nB = evaluate[seed=42,variant=wo_ia]@k2\nC = x@k3\n\n"), "{text}");
         assert!(text.contains("metric             A             B         B - A             C         C - A\n"), "{text}");
         assert!(text.contains("acc           0.5000        0.2500       -0.2500        0.7500       +0.2500\n"), "{text}");
         assert!(text.contains("ppl          40.0000       38.5000       -1.5000             -             -\n"), "{text}");

@@ -342,9 +342,9 @@ mod tests {
     #[test]
     fn single_runs_print_as_before_and_seeds_aggregate() {
         let runs = vec![
-            full_run("evaluate", "full", 1, 0.125),
-            full_run("evaluate_wo_ia[seed=1]", "wo_ia", 1, 0.5),
-            full_run("evaluate_wo_ia[seed=2]", "wo_ia", 2, 0.3),
+            full_run("evaluate[seed=1,variant=full]", "full", 1, 0.125),
+            full_run("evaluate[seed=1,variant=wo_ia]", "wo_ia", 1, 0.5),
+            full_run("evaluate[seed=2,variant=wo_ia]", "wo_ia", 2, 0.3),
         ];
         let sections = vec![Section { stage: "human_eval".into(), key: "h1".into(), text: "## Table 2\n\nwins\n".into() }];
         let mut r = Report::new(runs, sections);
@@ -356,19 +356,19 @@ mod tests {
         let md = markdown(&r);
         assert!(md.contains("| EmpDG | paper | 34.31 | 37.29 | 0.46 | 2.02 |"), "{md}");
         // One run: Acc x100 with its interval; Dist-1 without one (nulls); PPL plain.
-        assert!(md.contains("| IAMM | ours (`evaluate`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
+        assert!(md.contains("| IAMM | ours (`evaluate[seed=1,variant=full]`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
         // Two seeds: mean ± sd (Acc 50 and 30: 40 ± 14.14), n and the seeds.
         assert!(md.contains("| w/o IA | ours (n = 2: seeds 1, 2) | 40.00 ± 14.14 | 123.46 ± 0.00 | 1.50 ± 0.00 | 4.25 ± 0.00 |"), "{md}");
         assert!(md.contains("| w/o IA | IAMM | 2 | +27.50 (0.0010) | – | – | -0.50 (0.2500) |"), "{md}");
         assert!(md.contains("(R = 999 shuffles, seed 0)") && md.contains("1/(R+1) = 0.0010"), "{md}");
         assert!(md.contains("- w/o XX is not tested: why"), "{md}");
-        assert!(md.contains("| w/o IA | 2 | `evaluate_wo_ia[seed=2]` | 30.00 [25.00, 35.00] |"), "per-run rows: {md}");
-        assert!(md.contains("| `evaluate` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
-        assert!(md.contains("stage `evaluate`, artifact `artifacts/evaluate/key-evaluate`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
+        assert!(md.contains("| w/o IA | 2 | `evaluate[seed=2,variant=wo_ia]` | 30.00 [25.00, 35.00] |"), "per-run rows: {md}");
+        assert!(md.contains("| `evaluate[seed=1,variant=full]` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
+        assert!(md.contains("stage `evaluate[seed=1,variant=full]`, artifact `artifacts/evaluate[seed=1,variant=full]/key-evaluate[seed=1,variant=full]`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
         assert!(md.trim_end().ends_with("wins"), "{md}");
 
         let tex = latex(&r);
-        assert!(tex.contains("IAMM & ours (\\texttt{evaluate}) & 12.50 {\\scriptsize [7.50, 17.50]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
+        assert!(tex.contains("IAMM & ours (\\texttt{evaluate[seed=1,variant=full]}) & 12.50 {\\scriptsize [7.50, 17.50]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
         assert!(tex.contains("w/o IA & ours (n = 2: seeds 1, 2) & 40.00 {\\scriptsize $\\pm$ 14.14} &"), "{tex}");
         assert!(tex.contains("CASE & paper & 40.2 & 35.37 & 0.74 & 4.01 \\\\"), "{tex}");
         let sig = significance_latex(&r.tests);
@@ -376,14 +376,14 @@ mod tests {
 
         r.tests = Tests::default();
         assert!(markdown(&r).contains("Significance tests are off"));
-        assert!(!markdown(&Report::new(vec![full_run("evaluate", "full", 1, 0.1)], vec![])).contains("### Runs (ours)"), "no per-run table when every system is one run");
+        assert!(!markdown(&Report::new(vec![full_run("evaluate[seed=1,variant=full]", "full", 1, 0.1)], vec![])).contains("### Runs (ours)"), "no per-run table when every system is one run");
         assert_eq!(fmt_p(1.0 / 100_001.0), "1.0e-5");
     }
 
     #[test]
     fn latex_escapes_names() {
-        let r = Report::new(vec![full_run("evaluate_wo_ea", "wo_ea", 1, 0.25)], vec![]);
+        let r = Report::new(vec![full_run("evaluate[seed=42,variant=wo_ea]", "wo_ea", 1, 0.25)], vec![]);
         let tex = latex(&r);
-        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate\\_wo\\_ea}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
+        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate[seed=42,variant=wo\\_ea]}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
     }
 }

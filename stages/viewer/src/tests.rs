@@ -101,10 +101,10 @@ fn case() -> (Vec<Association>, Vec<Responses>) {
         assoc(9, "situation", "a_to_b", 0, 2, "fall", 0.99),
     ];
     let iamm = Responses {
-        label: "evaluate (full)".into(),
+        label: "evaluate[seed=42,variant=full] (full)".into(),
         rows: vec![(d.clone(), output("that is awesome ! i bet she was so proud of her daughter", "proud"))],
     };
-    let base = Responses { label: "evaluate_wo_ws (wo_ws)".into(), rows: vec![(d, output("wow , that is a long time .", "excited"))] };
+    let base = Responses { label: "evaluate[seed=42,variant=wo_ws] (wo_ws)".into(), rows: vec![(d, output("wow , that is a long time .", "excited"))] };
     (a, vec![iamm, base])
 }
 
@@ -140,10 +140,10 @@ fn highlights_words_in_matching_colours_everywhere_they_occur() {
     assert!(html.contains("<div class=\"row listener\"><span class=\"who\">Listener</span><p>that is great !</p></div>"));
     // Emotions and both systems' responses.
     assert!(html.contains("<span class=\"emo gold\">gold <b>proud</b></span>"));
-    assert!(html.contains("evaluate (full): <b>proud</b> ✓"));
-    assert!(html.contains("evaluate_wo_ws (wo_ws): <b>excited</b> ✗"));
+    assert!(html.contains("evaluate[seed=42,variant=full] (full): <b>proud</b> ✓"));
+    assert!(html.contains("evaluate[seed=42,variant=wo_ws] (wo_ws): <b>excited</b> ✗"));
     assert!(html.contains("data-wrong=\"1\""));
-    assert!(html.contains("<span class=\"who\">evaluate_wo_ws (wo_ws)</span><p>wow , that is a long time .</p>"));
+    assert!(html.contains("<span class=\"who\">evaluate[seed=42,variant=wo_ws] (wo_ws)</span><p>wow , that is a long time .</p>"));
     // The one pair with both directions: daughter (a_to_b) with harvard (b_to_a), weight min(0.9, 0.8).
     assert_eq!(count(html, "<tr><td>situation <small>explicit</small></td><td>–</td><td>0</td>"), 1);
     assert!(html.contains("<td>0.800</td></tr>"));
@@ -238,7 +238,7 @@ fn tables_round_trip_and_missing_columns_are_named() {
     let (a, systems) = case();
     assert_eq!(associations(&associations_batch(&a), "associations").unwrap(), a);
     let batch = responses_batch(&systems[0].rows);
-    let read = responses(&batch, "evaluate (full)").unwrap();
+    let read = responses(&batch, "evaluate[seed=42,variant=full] (full)").unwrap();
     assert_eq!(read.rows, systems[0].rows);
 
     let without = |b: &RecordBatch, col: &str| {
@@ -284,10 +284,10 @@ fn inconsistent_inputs_are_explained() {
     let mut other = systems.clone();
     other[1].rows[0].0.situation = "something else".into();
     let e = render(&a, &other, &ViewerOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("`evaluate (full)` and `evaluate_wo_ws (wo_ws)` disagree on example 7 (situation)"), "{e}");
+    assert!(e.contains("`evaluate[seed=42,variant=full] (full)` and `evaluate[seed=42,variant=wo_ws] (wo_ws)` disagree on example 7 (situation)"), "{e}");
     let mut same = systems.clone();
     same[1].label = same[0].label.clone();
-    assert!(render(&a, &same, &ViewerOptions::default()).unwrap_err().to_string().contains("both called `evaluate (full)`"));
+    assert!(render(&a, &same, &ViewerOptions::default()).unwrap_err().to_string().contains("both called `evaluate[seed=42,variant=full] (full)`"));
     let far: Vec<Association> = a.iter().map(|x| Association { example_id: x.example_id + 1000, ..x.clone() }).collect();
     let e = render(&far, &systems, &ViewerOptions::default()).unwrap_err().to_string();
     assert!(e.contains("5 association rows over 2 examples") && e.contains("same test set"), "{e}");
