@@ -81,7 +81,7 @@ fn list(names: &[String]) -> String {
 /// The runs `spec` names: `stage@key` (key or a unique prefix of it), a stage (its current
 /// artifact, else its newest), an artifact key (or unique prefix) of any stage, or a pattern
 /// (a matrix stage's name, a selector, a glob; see `Workspace::stages_named`) naming several
-/// stages, each with its current or newest artifact. `many`: whether the spec may name several.
+/// stages, each with its current or newest artifact; and whether it is a pattern.
 fn resolve(ws: &mut Workspace, spec: &str) -> Result<(Vec<Artifact>, bool)> {
     if let Some((stage, key)) = spec.split_once('@') {
         let all = ws.store.all(stage);
@@ -140,7 +140,7 @@ pub fn compare(ws: &mut Workspace, specs: &[String], as_json: bool) -> Result<()
     let mut sides: Vec<(Artifact, iamm_report::metrics::MetricsRow)> = Vec::new();
     for spec in specs {
         let (artifacts, pattern) = resolve(ws, spec)?;
-        let before = sides.len();
+        let mut evaluated = false;
         for artifact in artifacts {
             let m = &artifact.manifest;
             if !m.tables.contains_key("metrics") {
@@ -156,11 +156,13 @@ pub fn compare(ws: &mut Workspace, specs: &[String], as_json: bool) -> Result<()
             }
             let metrics = iamm_report::metrics::read_metrics(&artifact.read_table("metrics")?)
                 .map_err(|e| anyhow!("`{spec}` (artifact {}): {e}", m.key))?;
-            if !sides.iter().any(|(a, _)| a.dir == artifact.dir) {
+            evaluated = true;
+            // A pattern adds the runs not named yet; a run named on its own is always shown.
+            if !(pattern && sides.iter().any(|(a, _)| a.dir == artifact.dir)) {
                 sides.push((artifact, metrics));
             }
         }
-        if sides.len() == before && pattern {
+        if !evaluated {
             bail!("`{spec}` names no run with a `metrics` table (an evaluate stage that has run)");
         }
     }

@@ -184,8 +184,9 @@ fn runs_report_and_compare_over_a_seed_matrix() {
         assert!(header.contains(&column.to_string()), "{column}: {header:?}");
     }
 
-    // --compare: any number of runs and patterns, each run once, in the order named.
-    let j = ws.json(&["report", "--compare", "evaluate[variant=full]", "evaluate_again*", "evaluate[seed=1,variant=full]", "--json"]);
+    // --compare: any number of runs and patterns, in the order named; a pattern adds the runs
+    // not named before it.
+    let j = ws.json(&["report", "--compare", "evaluate[seed=1,variant=full]", "evaluate[variant=full]", "evaluate_again*", "--json"]);
     let stages: Vec<&str> = j["runs"].as_array().unwrap().iter().map(|r| r["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["evaluate[seed=1,variant=full]", "evaluate[seed=2,variant=full]", "evaluate_again[seed=1]", "evaluate_again[seed=2]"]);
     let ppl = &j["metrics"]["ppl"];
