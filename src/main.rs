@@ -95,6 +95,14 @@ enum Command {
         /// Stop with an error instead of rebuilding a cached artifact whose files are damaged.
         #[arg(long)]
         no_rebuild: bool,
+        /// Build only the named stages, from the cached artifacts of the stages they read (what
+        /// a cluster job runs).
+        #[arg(long)]
+        no_deps: bool,
+        /// Compute shard I of N (I from 0) of one shardable stage (comet) into its row cache and
+        /// publish nothing; a plain `run` of the stage afterwards publishes its table.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<stage::Shard>,
     },
     /// Fresh / stale / damaged / missing for each stage, and why. Exit code 1 when anything is
     /// not fresh.
@@ -214,7 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going } => {
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard } => {
             let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
             let opts = RunOptions {
                 targets: stages,
@@ -227,6 +235,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 jobs,
                 keep_going,
                 cores,
+                no_deps,
+                shard,
             };
             runner::run(&mut ws, &opts)?;
         }
