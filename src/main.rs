@@ -1,6 +1,7 @@
 //! iamm-pipe: the IAMM paper as a cached pipeline of stages (see README.md).
 
 mod hashing;
+mod executor;
 mod expand;
 mod housekeeping;
 mod inspect;
@@ -68,6 +69,12 @@ struct ViewArgs {
     params: Vec<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Executor {
+    Local,
+    Slurm,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run stages (default: all), their upstream stages first; cached ones are reused.
@@ -103,6 +110,22 @@ enum Command {
         /// publish nothing; a plain `run` of the stage afterwards publishes its table.
         #[arg(long, value_name = "I/N")]
         shard: Option<stage::Shard>,
+        /// Where the stages run: here, or as Slurm jobs (`sbatch`, one per stage that must be
+        /// built, chained by their dependencies; with --dry-run, print the scripts instead).
+        #[arg(long, value_enum, value_name = "WHERE", default_value_t = Executor::Local)]
+        executor: Executor,
+        #[command(flatten)]
+        slurm: executor::slurm::SlurmArgs,
+    },
+    /// The jobs that `run --executor slurm` submitted last, and their state. Exit code 1 when
+    /// any failed (or, with --wait, did not succeed).
+    Jobs {
+        /// Cancel those still queued or running.
+        #[arg(long)]
+        cancel: bool,
+        /// Wait until none is queued or running.
+        #[arg(long)]
+        wait: bool,
     },
     /// Fresh / stale / damaged / missing for each stage, and why. Exit code 1 when anything is
     /// not fresh.
@@ -222,7 +245,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard } => {
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard, executor, slurm } => {
             let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
             let opts = RunOptions {
                 targets: stages,
@@ -238,10 +261,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 no_deps,
                 shard,
             };
-            runner::run(&mut ws, &opts)?;
+            match executor {
+                Executor::Local => runner::run(&mut ws, &opts)?,
+                Executor::Slurm => {
+                    let invocation = executor::Invocation::new(&ws, &cli.view.params)?;
+                    executor::slurm::submit(&mut ws, &opts, &slurm, &invocation, dry_run)?
+                }
+            }
         }
         Command::Status { stages, json } => {
             if !inspect::status(&mut ws, &stages, json)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Jobs { cancel, wait } => {
+            if !executor::slurm::jobs(&ws, cancel, wait)? {
                 return Ok(ExitCode::from(1));
             }
         }

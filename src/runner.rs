@@ -229,7 +229,8 @@ impl Scheduler<'_> {
     fn all(&self, plan: &[PlannedStage], forced: &[bool]) -> Result<(usize, usize)> {
         let w = self.width;
         let index: HashMap<&str, usize> = plan.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
-        let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().map(|d| index[d.as_str()]).collect()).collect();
+        // With --no-deps, the deps of a dep are not planned: they were built (see `only_named`).
+        let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
         let mut board = Board { run: self, plan, forced, state: vec![State::Pending; plan.len()], failures: Vec::new(), stop: false, ran: 0, cached: 0 };
         // Whether a stage's wait was announced (once per stage).
         let mut announced = vec![false; plan.len()];
