@@ -24,4 +24,6 @@ if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
   "$venv/bin/pip" install -q tensorboard==2.21.0
 fi
 export IAMM_TEST_PYTHON="$PWD/$venv/bin/python"
+# tests/slurm.rs starts a single-node Slurm cluster of its own with scripts/slurm-local.sh (which
+# installs slurm-wlm and munge with apt-get when missing) and stops it when it ends.
 cargo test --release --workspace "$@"

@@ -118,7 +118,7 @@ enum Command {
         slurm: executor::slurm::SlurmArgs,
     },
     /// The jobs that `run --executor slurm` submitted last, and their state. Exit code 1 when
-    /// any failed (or, with --wait, did not succeed).
+    /// any failed or was cancelled (except by --cancel).
     Jobs {
         /// Cancel those still queued or running.
         #[arg(long)]

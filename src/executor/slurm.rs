@@ -399,7 +399,8 @@ impl Recorded {
 }
 
 /// `iamm-pipe jobs`: the state of each job of the latest submission; `cancel` cancels those
-/// still queued or running, `wait` waits until none is. Returns whether every job succeeded.
+/// still queued or running, `wait` waits until none is. Returns whether none failed (or
+/// they were cancelled as asked).
 pub fn jobs(ws: &Workspace, cancel: bool, wait: bool) -> Result<bool> {
     let path = ws.artifacts_dir().join(".jobs").join(RECORD);
     let Some(record) = Record::load(&path)? else {
@@ -424,7 +425,7 @@ pub fn jobs(ws: &Workspace, cancel: bool, wait: bool) -> Result<bool> {
         queue = squeue()?;
     }
     let width = record.jobs.iter().map(|j| j.label.len()).max().unwrap_or(0);
-    let mut all_done = true;
+    let mut none_failed = true;
     let states: Vec<State> = record.jobs.iter().map(|j| j.state(&queue)).collect();
     for (j, state) in record.jobs.iter().zip(&states) {
         let blocked = j.after.iter().find(|&&a| matches!(states[a], State::Failed(_)));
@@ -436,8 +437,8 @@ pub fn jobs(ws: &Workspace, cancel: bool, wait: bool) -> Result<bool> {
             (State::Failed(why), _) => format!("FAILED: {why}; log {}", j.dir.join(format!("{}*.log", j.id)).display()),
             (State::Queued(what), _) => what.clone(),
         };
-        all_done &= *state == State::Done;
+        none_failed &= !matches!(state, State::Failed(_));
         println!("  {:<width$}  job {:<8} {text}", j.label, j.id);
     }
-    Ok(all_done)
+    Ok(none_failed || cancel)
 }
