@@ -130,17 +130,15 @@ pub fn submit(ws: &mut Workspace, opts: &RunOptions, args: &SlurmArgs, invocatio
         bail!("--shard runs one shard here; with --executor slurm, --array-size N submits the shards");
     }
     let record_path = ws.artifacts_dir().join(".jobs").join(RECORD);
-    if !dry_run {
-        if let Some(record) = Record::load(&record_path)? {
-            let queue = squeue()?;
-            let live: Vec<String> = record.jobs.iter().filter(|j| j.queued(&queue)).map(|j| format!("`{}` ({})", j.stage, j.id)).collect();
-            if !live.is_empty() {
-                bail!(
-                    "jobs of an earlier submission are still queued or running: {}; wait for them (`iamm-pipe jobs --wait`) \
-                     or cancel them (`iamm-pipe jobs --cancel`) first",
-                    live.join(", ")
-                );
-            }
+    if !dry_run && let Some(record) = Record::load(&record_path)? {
+        let queue = squeue()?;
+        let live: Vec<String> = record.jobs.iter().filter(|j| j.queued(&queue)).map(|j| format!("`{}` ({})", j.stage, j.id)).collect();
+        if !live.is_empty() {
+            bail!(
+                "jobs of an earlier submission are still queued or running: {}; wait for them (`iamm-pipe jobs --wait`) \
+                 or cancel them (`iamm-pipe jobs --cancel`) first",
+                live.join(", ")
+            );
         }
     }
     let work = Work::plan(ws, opts)?;
@@ -160,6 +158,7 @@ pub fn submit(ws: &mut Workspace, opts: &RunOptions, args: &SlurmArgs, invocatio
         return Ok(());
     }
     let mut record = Record { jobs: Vec::new() };
+    let width = subs.iter().map(|s| s.label.len()).max().unwrap_or(0);
     for s in &subs {
         std::fs::create_dir_all(&s.dir).with_context(|| format!("cannot create {}", s.dir.display()))?;
         let script = s.dir.join(script_name(s));
@@ -183,7 +182,7 @@ pub fn submit(ws: &mut Workspace, opts: &RunOptions, args: &SlurmArgs, invocatio
                 if record.jobs.is_empty() { String::new() } else { "; the jobs submitted before it stay queued (`iamm-pipe jobs --cancel`)".into() }
             );
         }
-        println!("  submitted {:<28} job {id}{}", s.label, if deps.is_empty() { String::new() } else { format!(" after {}", deps.join(", ")) });
+        println!("  submitted {:<width$} job {id}{}", s.label, if deps.is_empty() { String::new() } else { format!(" after {}", deps.join(", ")) });
         record.jobs.push(Recorded { stage: s.stage.clone(), label: s.label.clone(), id, shards: s.shards, after: s.after.clone(), dir: s.dir.clone() });
     }
     record.save(&record_path)?;

@@ -206,7 +206,8 @@ fn answers_batch(rows: &[(String, Answer)]) -> Result<RecordBatch> {
 /// the same batch (a shard rerun while its first run still went on, a merge beside a late
 /// shard) left it in two shards, with the same rows: each query's rows come from the first.
 fn read_answers(batches: &[RecordBatch]) -> Result<FxHashMap<String, Answer>> {
-    let mut out: FxHashMap<String, (usize, Vec<(u8, String, f32)>)> = FxHashMap::default();
+    // query -> (the shard its rows come from, its beams)
+    let mut out: FxHashMap<String, (usize, Beams)> = FxHashMap::default();
     for (shard, b) in batches.iter().enumerate() {
         let col = |n: &str| b.column_by_name(n).with_context(|| format!("row cache shard lacks `{n}`"));
         let (q, beam, text, score) = (col("query")?, col("beam")?, col("text")?, col("score")?);
@@ -273,7 +274,10 @@ fn import(path: &std::path::Path) -> Result<FxHashMap<String, Answer>> {
 }
 
 /// (rank, text, score) rows per query -> answers with beams in rank order.
-fn ranked(rows: FxHashMap<String, Vec<(u8, String, f32)>>) -> FxHashMap<String, Answer> {
+/// A query's beams as stored: rank, text, score.
+type Beams = Vec<(u8, String, f32)>;
+
+fn ranked(rows: FxHashMap<String, Beams>) -> FxHashMap<String, Answer> {
     rows.into_iter()
         .map(|(q, mut beams)| {
             beams.sort_by_key(|(rank, _, _)| *rank);
