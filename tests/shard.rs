@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Ws;
+use common::{Ws, parquet_files};
 
 /// One ONNX Runtime thread (the machine is shared) and small row-cache shards, so that a killed
 /// shard has saved some of its rows; both are tuning params, outside the cache key.
@@ -21,18 +20,6 @@ fn knowledge_hash(ws: &Ws) -> String {
     let m = ws.json(&with_tuning(&["show", "comet", "--json"]));
     let bytes = std::fs::read(m["tables"]["knowledge"]["path"].as_str().unwrap()).unwrap();
     blake3::hash(&bytes).to_hex().to_string()
-}
-
-fn parquet_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { parquet_files(&p) } else { usize::from(p.extension().is_some_and(|x| x == "parquet")) }
-        })
-        .sum()
 }
 
 /// `queries_in_shard` of the summary line `shard I/N: Q of T queries, …`.

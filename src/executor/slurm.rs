@@ -229,7 +229,7 @@ fn submissions(ws: &Workspace, jobs: &[StageJob], args: &SlurmArgs, invocation: 
             }
         }
         header.extend(own.extra.iter().cloned());
-        let after: Vec<usize> = job.after.iter().map(|&a| last[a]).collect();
+        let mut after: Vec<usize> = job.after.iter().map(|&a| last[a]).collect();
         let shards = own.array_size.unwrap_or(args.array_size);
         if job.stage.kind.shardable() && shards > 1 {
             let limit = own.array_limit.or(args.array_limit).map(|k| format!("%{k}")).unwrap_or_default();
@@ -245,38 +245,25 @@ fn submissions(ws: &Workspace, jobs: &[StageJob], args: &SlurmArgs, invocation: 
                     format!("--array=0-{}{limit}", shards - 1),
                     "--kill-on-invalid-dep=yes".into(),
                 ],
-                after: after.clone(),
+                after,
                 shards: Some(shards),
             });
-            let merge = invocation.command(name, cpus, job.forced, None);
-            subs.push(Submission {
-                label: name.clone(),
-                stage: name.clone(),
-                dir: dir.clone(),
-                script: script(name, &header, &merge, &dir, "${SLURM_JOB_ID}"),
-                args: plain_args(name, &dir),
-                after: vec![subs.len() - 1],
-                shards: None,
-            });
-        } else {
-            let command = invocation.command(name, cpus, job.forced, None);
-            subs.push(Submission {
-                label: name.clone(),
-                stage: name.clone(),
-                dir: dir.clone(),
-                script: script(name, &header, &command, &dir, "${SLURM_JOB_ID}"),
-                args: plain_args(name, &dir),
-                after,
-                shards: None,
-            });
+            // The merge job publishes what the shards left in the row cache.
+            after = vec![subs.len() - 1];
         }
+        let command = invocation.command(name, cpus, job.forced, None);
+        subs.push(Submission {
+            label: name.clone(),
+            stage: name.clone(),
+            dir: dir.clone(),
+            script: script(name, &header, &command, &dir, "${SLURM_JOB_ID}"),
+            args: vec![format!("--job-name=iamm:{name}"), format!("--output={}", dir.join("%j.log").display()), "--kill-on-invalid-dep=yes".into()],
+            after,
+            shards: None,
+        });
         last.push(subs.len() - 1);
     }
     subs
-}
-
-fn plain_args(name: &str, dir: &Path) -> Vec<String> {
-    vec![format!("--job-name=iamm:{name}"), format!("--output={}", dir.join("%j.log").display()), "--kill-on-invalid-dep=yes".into()]
 }
 
 /// A job script: its resources as `#SBATCH` lines, the command, and the exit marker `marker`
