@@ -73,6 +73,8 @@ struct ViewArgs {
 enum Executor {
     Local,
     Slurm,
+    /// Kubernetes manifests for one shardable stage (written, not applied).
+    K8sExport,
 }
 
 #[derive(Subcommand)]
@@ -110,12 +112,15 @@ enum Command {
         /// publish nothing; a plain `run` of the stage afterwards publishes its table.
         #[arg(long, value_name = "I/N")]
         shard: Option<stage::Shard>,
-        /// Where the stages run: here, or as Slurm jobs (`sbatch`, one per stage that must be
-        /// built, chained by their dependencies; with --dry-run, print the scripts instead).
+        /// Where the stages run: here, as Slurm jobs (`sbatch`, one per stage that must be built,
+        /// chained by their dependencies; with --dry-run, print the scripts instead), or, for one
+        /// shardable stage, as Kubernetes Jobs (k8s-export writes their manifests).
         #[arg(long, value_enum, value_name = "WHERE", default_value_t = Executor::Local)]
         executor: Executor,
         #[command(flatten)]
-        slurm: executor::slurm::SlurmArgs,
+        slurm: Box<executor::slurm::SlurmArgs>,
+        #[command(flatten)]
+        k8s: Box<executor::k8s::K8sArgs>,
     },
     /// The jobs that `run --executor slurm` submitted last, and their state. Exit code 1 when
     /// any failed or was cancelled (except by --cancel).
@@ -245,7 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard, executor, slurm } => {
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard, executor, slurm, k8s } => {
             let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
             let opts = RunOptions {
                 targets: stages,
@@ -267,6 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let invocation = executor::Invocation::new(&ws, &cli.view.params)?;
                     executor::slurm::submit(&mut ws, &opts, &slurm, &invocation, dry_run)?
                 }
+                Executor::K8sExport => executor::k8s::export(&mut ws, &opts, &k8s, &slurm, &cli.view.params)?,
             }
         }
         Command::Status { stages, json } => {

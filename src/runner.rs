@@ -504,7 +504,7 @@ fn context<'a>(
 }
 
 /// The position in `plan` of the one stage `run --shard` names, which must be shardable.
-fn sharded_stage(plan: &[PlannedStage], named: &HashSet<String>) -> Result<usize> {
+pub fn sharded_stage(plan: &[PlannedStage], named: &HashSet<String>) -> Result<usize> {
     let positions: Vec<usize> = plan.iter().enumerate().filter(|(_, p)| named.contains(&p.name)).map(|(i, _)| i).collect();
     let [i] = positions[..] else {
         let names: Vec<String> = positions.iter().map(|&i| format!("`{}`", plan[i].name)).collect();

@@ -4,6 +4,7 @@
 //! (`run --shard I/N`) and a merge job that publishes. The scheduler orders the jobs; nothing
 //! of iamm-pipe runs between them.
 
+pub mod k8s;
 pub mod slurm;
 
 use std::path::PathBuf;

@@ -40,15 +40,15 @@ pub struct SlurmArgs {
     /// With --executor slurm: what jobs of stages that run on the GPU ask for.
     #[arg(long, value_name = "GRES", default_value = "gpu:1")]
     pub gres: String,
-    /// With --executor slurm: split each shardable stage (comet) into an array of N shard jobs
-    /// and a merge job that publishes (1: one job).
+    /// With --executor slurm or k8s-export: split each shardable stage (comet) into an array
+    /// of N shard jobs and a merge job that publishes (1: one job).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub array_size: usize,
-    /// With --executor slurm: run at most K shards of an array at once.
+    /// With --executor slurm or k8s-export: run at most K shards of an array at once.
     #[arg(long, value_name = "K")]
     pub array_limit: Option<usize>,
-    /// With --executor slurm: the CPUs of jobs whose stage uses every core it is given
-    /// (ingest, tokenize, comet with threads: 0).
+    /// With --executor slurm or k8s-export: the CPUs of jobs whose stage uses every core it is
+    /// given (ingest, tokenize, comet with threads: 0).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub cpus: usize,
 }
