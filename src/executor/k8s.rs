@@ -50,7 +50,7 @@ pub fn export(ws: &mut Workspace, opts: &RunOptions, k8s: &K8sArgs, cluster: &Sl
         params: params.to_vec(),
     };
     let resources = stage.kind.resources(&stage.params);
-    let cpus = if resources.threads == 0 { cluster.cpus } else { resources.threads };
+    let cpus = cluster.cpus_of(&resources);
     let shards = cluster.array_size.max(1);
     let job_name = format!("iamm-{}", dns_label(name));
     let pod = |container: &str, command: String| {

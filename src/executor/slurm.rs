@@ -23,6 +23,7 @@ use serde_saphyr::Spanned;
 
 use super::{Invocation, StageJob, quote, stage_jobs};
 use crate::runner::{RunOptions, Work};
+use crate::schedule::Resources;
 use crate::workspace::Workspace;
 
 /// `run --executor slurm` options: defaults for every job, which a stage's `slurm:` overrides.
@@ -51,6 +52,13 @@ pub struct SlurmArgs {
     /// given (ingest, tokenize, comet with threads: 0).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub cpus: usize,
+}
+
+impl SlurmArgs {
+    /// The CPUs a job of a stage that holds `r` asks for.
+    pub fn cpus_of(&self, r: &Resources) -> usize {
+        if r.threads == 0 { self.cpus } else { r.threads }
+    }
 }
 
 /// A stage's `slurm:` in pipeline.yaml (for every member of a matrix stage).
@@ -215,7 +223,7 @@ fn submissions(ws: &Workspace, jobs: &[StageJob], args: &SlurmArgs, invocation: 
         let base = ws.pipeline.stages.get(name).map(|d| d.base.as_str()).unwrap_or(name);
         let own = ws.pipeline.slurm.get(base).cloned().unwrap_or_default();
         let dir = ws.artifacts_dir().join(".jobs").join(name);
-        let cpus = own.cpus.unwrap_or(if job.resources.threads == 0 { args.cpus } else { job.resources.threads });
+        let cpus = own.cpus.unwrap_or(args.cpus_of(&job.resources));
         let mut header = vec![format!("--cpus-per-task={cpus}")];
         header.push(format!("--mem={}", own.mem.clone().unwrap_or(format!("{}M", job.resources.memory_mib))));
         if job.resources.gpu {
