@@ -1,7 +1,8 @@
 //! `run --executor slurm` on a real single-node Slurm cluster (slurmctld, slurmd and munged
 //! started by scripts/slurm-local.sh in a scratch folder, stopped when the test ends): the jobs
 //! build ingest -> comet (an array of 3 shards and a merge job) -> tokenize -> one training, and
-//! publish what a local run publishes. Needs root (the daemons run as root) and Debian's
+//! publish what a local run publishes; a cancelled training resumes from its checkpoint when
+//! submitted again. Needs root (the daemons run as root) and Debian's
 //! slurm-wlm and munge, which the script installs with apt-get when missing.
 
 mod common;
@@ -142,6 +143,41 @@ fn slurm_jobs_publish_what_a_local_run_publishes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: ended without an exit status"), "{out:?}");
     assert_eq!(published(&ws), expected, "the cancelled job changed nothing");
+
+    // A training killed by the scheduler resumes from its checkpoint when submitted again, and
+    // ends with the weights of an uninterrupted run.
+    let longer = PIPELINE.replace("max_steps: 4, warmup: 4, eval_every: 4", "max_steps: 40, warmup: 4, eval_every: 40");
+    std::fs::write(local.path("pipeline.yaml"), &longer).unwrap();
+    local.ok(&["run", "all"]);
+    let weights = |ws: &Ws| {
+        let m = ws.json(&["show", "train[variant=wo_ia]", "--json"]);
+        hash(&Path::new(m["dir"].as_str().unwrap()).join("model.safetensors"))
+    };
+    let expected = weights(&local);
+    std::fs::write(ws.path("pipeline.yaml"), &longer).unwrap();
+    let before = ws.artifacts("train[variant=wo_ia]");
+    cluster.ok(&ws, &["run", "all", "--executor", "slurm", "--cpus", "1"]);
+    let work = ws.path("artifacts/.rows/train");
+    let started = std::time::Instant::now();
+    while checkpoints(&work) == 0 && started.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(cluster.ok(&ws, &["jobs", "--cancel"]).contains("cancelled 1 job(s)"));
+    assert!(checkpoints(&work) > 0, "a checkpoint was written before the job was cancelled");
+    assert_eq!(ws.artifacts("train[variant=wo_ia]"), before, "a cancelled job publishes nothing");
+    cluster.ok(&ws, &["run", "all", "--executor", "slurm", "--cpus", "1"]);
+    cluster.ok(&ws, &["jobs", "--wait"]);
+    let m = ws.json(&["show", "train[variant=wo_ia]", "--json"]);
+    assert!(m["stats"]["resumed_from_step"].as_u64().unwrap() >= 4, "{}", m["stats"]);
+    assert_eq!(weights(&ws), expected, "the resumed job ends with the weights of a local run");
+}
+
+/// Checkpoints of the trainings under `work` (artifacts/.rows/train/<key>/step-*).
+fn checkpoints(work: &Path) -> usize {
+    let keys = std::fs::read_dir(work).into_iter().flatten().flatten();
+    keys.flat_map(|k| std::fs::read_dir(k.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("step-"))
+        .count()
 }
 
 #[test]
