@@ -71,7 +71,9 @@ struct ViewArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Executor {
+    /// Here, in this process.
     Local,
+    /// As Slurm jobs, submitted with sbatch.
     Slurm,
     /// Kubernetes manifests for one shardable stage (written, not applied).
     K8sExport,
