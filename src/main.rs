@@ -1,6 +1,7 @@
 //! iamm-pipe: the IAMM paper as a cached pipeline of stages (see README.md).
 
 mod hashing;
+mod executor;
 mod expand;
 mod housekeeping;
 mod inspect;
@@ -69,6 +70,16 @@ struct ViewArgs {
     params: Vec<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Executor {
+    /// Here, in this process.
+    Local,
+    /// As Slurm jobs, submitted with sbatch.
+    Slurm,
+    /// Kubernetes manifests for one shardable stage (written, not applied).
+    K8sExport,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run stages (default: all), their upstream stages first; cached ones are reused.
@@ -96,6 +107,33 @@ enum Command {
         /// Stop with an error instead of rebuilding a cached artifact whose files are damaged.
         #[arg(long)]
         no_rebuild: bool,
+        /// Build only the named stages, from the cached artifacts of the stages they read (what
+        /// a cluster job runs).
+        #[arg(long)]
+        no_deps: bool,
+        /// Compute shard I of N (I from 0) of one shardable stage (comet) into its row cache and
+        /// publish nothing; a plain `run` of the stage afterwards publishes its table.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<stage::Shard>,
+        /// Where the stages run: here, as Slurm jobs (`sbatch`, one per stage that must be built,
+        /// chained by their dependencies; with --dry-run, print the scripts instead), or, for one
+        /// shardable stage, as Kubernetes Jobs (k8s-export writes their manifests).
+        #[arg(long, value_enum, value_name = "WHERE", default_value_t = Executor::Local)]
+        executor: Executor,
+        #[command(flatten)]
+        slurm: Box<executor::slurm::SlurmArgs>,
+        #[command(flatten)]
+        k8s: Box<executor::k8s::K8sArgs>,
+    },
+    /// The jobs that `run --executor slurm` submitted last, and their state. Exit code 1 when
+    /// any failed or was cancelled (except by --cancel).
+    Jobs {
+        /// Cancel those still queued or running.
+        #[arg(long)]
+        cancel: bool,
+        /// Wait until none is queued or running.
+        #[arg(long)]
+        wait: bool,
     },
     /// Fresh / stale / damaged / missing for each stage, and why. Exit code 1 when anything is
     /// not fresh.
@@ -232,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going } => {
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard, executor, slurm, k8s } => {
             let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
             let opts = RunOptions {
                 targets: stages,
@@ -245,11 +283,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 jobs,
                 keep_going,
                 cores,
+                no_deps,
+                shard,
             };
-            runner::run(&mut ws, &opts)?;
+            match executor {
+                Executor::Local => runner::run(&mut ws, &opts)?,
+                Executor::Slurm => {
+                    let invocation = executor::Invocation::new(&ws, &cli.view.params)?;
+                    executor::slurm::submit(&mut ws, &opts, &slurm, &invocation, dry_run)?
+                }
+                Executor::K8sExport => executor::k8s::export(&mut ws, &opts, &k8s, &slurm, &cli.view.params)?,
+            }
         }
         Command::Status { stages, json } => {
             if !inspect::status(&mut ws, &stages, json)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Jobs { cancel, wait } => {
+            if !executor::slurm::jobs(&ws, cancel, wait)? {
                 return Ok(ExitCode::from(1));
             }
         }
