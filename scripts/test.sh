@@ -15,13 +15,16 @@ if ! command -v soffice >/dev/null || ! command -v pdftotext >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     libreoffice-calc-nogui poppler-utils >/dev/null
 fi
-# tests/tensorboard.rs reads the training logs back with TensorBoard's own reader, from a
-# Python venv made once in target/ (pip, from PyPI) and named by IAMM_TEST_PYTHON.
+# tests/tensorboard.rs reads the training logs back with TensorBoard's own reader, and
+# tests/k8s.rs checks exported manifests against the Kubernetes schema with kubernetes-validate,
+# from a Python venv made once in target/ (pip, from PyPI) and named by IAMM_TEST_PYTHON.
 venv=target/test-venv
-if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
-  echo "making $venv with TensorBoard (tests/tensorboard.rs reads the event files with it)"
+if ! "$venv/bin/python" -c "import tensorboard, kubernetes_validate" 2>/dev/null; then
+  echo "making $venv with TensorBoard and kubernetes-validate (tests/tensorboard.rs, tests/k8s.rs)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q tensorboard==2.21.0
+  "$venv/bin/pip" install -q tensorboard==2.21.0 kubernetes-validate==1.37.0
 fi
 export IAMM_TEST_PYTHON="$PWD/$venv/bin/python"
+# tests/slurm.rs starts a single-node Slurm cluster of its own with scripts/slurm-local.sh (which
+# installs slurm-wlm and munge with apt-get when missing) and stops it when it ends.
 cargo test --release --workspace "$@"

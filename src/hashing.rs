@@ -160,7 +160,7 @@ impl HashMemo {
             merged.retain(|k, _| !k.starts_with(prefix));
         }
         merged.extend(state.changed.iter().map(|(k, e)| (k.clone(), e.clone())));
-        let tmp = self.file.with_extension(format!("tmp{}", std::process::id()));
+        let tmp = self.file.with_extension(format!("tmp-{}", iamm_core::writer_tag()));
         let ok = serde_json::to_vec(&merged)
             .ok()
             .and_then(|b| fs::write(&tmp, b).ok())

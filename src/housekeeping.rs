@@ -42,7 +42,7 @@ pub fn clean(ws: &mut Workspace, stages: &[String], all: bool) -> Result<()> {
     let selected = select_all(ws, stages)?;
     let _lock = StoreLock::exclusive(&ws.store.root, "clean")?;
     // Alone in the store: a half-removed folder from a killed `clean` goes too.
-    ws.store.sweep_temporaries(true);
+    ws.store.sweep_temporaries(true, true);
     let names: Vec<String> = if all { ws.store.stages_on_disk() } else { selected };
     for name in names {
         let n = ws.store.all(&name).len();
@@ -99,7 +99,7 @@ pub fn gc(ws: &mut Workspace, dry_run: bool, all_unused: bool, overrides: &[Stri
         }
     }
     let _lock = StoreLock::exclusive(&ws.store.root, "gc")?;
-    let leftovers = ws.store.sweep_temporaries(!dry_run);
+    let leftovers = ws.store.sweep_temporaries(!dry_run, true);
     for path in &leftovers {
         let rel = path.strip_prefix(&ws.store.root).unwrap_or(path);
         println!("{} artifacts/{}: left by an interrupted run", if dry_run { "would remove" } else { "removed" }, rel.display());

@@ -7,11 +7,20 @@
 //!   so two runs never build the same one; other stages and other keys proceed in parallel.
 //!
 //! These are flock(2) locks (std's `File::lock*`): the kernel releases them when the holder
-//! exits, however it exits, so a lock file left behind is stale, not held. What is relied on:
-//! flock on a local filesystem, between processes (NFS is another matter). An exclusive holder
+//! exits, however it exits, so a lock file left behind is stale, not held. An exclusive holder
 //! writes `pid N since unix time T` into the file so that a waiting command can name it, and
 //! empties it when it lets go: a file that still names a holder nobody holds was left by a
 //! process that died.
+//!
+//! What is relied on: flock between the processes of one machine. A store shared by several
+//! machines over a network filesystem may give flock only per machine (Lustre's `localflock`,
+//! NFS mounted with `local_lock`), so nothing that several machines do at once depends on these
+//! locks: every file is written under a temporary name unique to its writer
+//! (`iamm_core::writer_tag`: process and host) and renamed into place, which is atomic within
+//! one folder on NFS too; a cluster job graph runs each stage in exactly one job
+//! (`executor/`); row-cache shards of one stage from many machines need no lock
+//! (`kinds/shards.rs`); and a run sweeps only leftovers whose writer it knows to be dead
+//! (`writer_gone`).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -187,4 +196,41 @@ pub fn unix_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Whether the writer of a leftover named `...-PID@HOST` is known to be gone: a process of
+/// this machine that no longer runs. A writer on another machine may still be writing, so its
+/// leftovers are not this run's to sweep (`gc` removes them); a name without a tag is from an
+/// older version of iamm-pipe, whose writers are gone.
+pub fn writer_gone(name: &str) -> bool {
+    let Some((left, host)) = name.rsplit_once('@') else { return true };
+    let pid = left.rsplit(['-', '.']).next().and_then(|p| p.parse::<i32>().ok());
+    match pid {
+        Some(pid) if host == iamm_core::host_name() => !alive(pid),
+        Some(_) => false,
+        None => true,
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iamm_core::{host_name, writer_tag};
+
+    #[test]
+    fn only_dead_writers_of_this_machine_are_gone() {
+        let me = format!(".tmp-abc-{}", writer_tag());
+        assert!(!writer_gone(&me), "this process is alive");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(writer_gone(&format!(".tmp-abc-{pid}@{}", host_name())), "a reaped child is gone");
+        assert!(!writer_gone(&format!(".tmp-abc-{pid}@another-host.example")), "another machine's writer may live");
+        assert!(writer_gone(".tmp-abc-123"), "untagged: left by an older version");
+    }
 }

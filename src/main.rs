@@ -1,6 +1,7 @@
 //! iamm-pipe: the IAMM paper as a cached pipeline of stages (see README.md).
 
 mod hashing;
+mod executor;
 mod expand;
 mod housekeeping;
 mod inspect;
@@ -13,6 +14,7 @@ mod plan;
 mod progress;
 mod report_cmd;
 mod runner;
+mod runs;
 mod schedule;
 mod spec;
 mod stage;
@@ -68,6 +70,16 @@ struct ViewArgs {
     params: Vec<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Executor {
+    /// Here, in this process.
+    Local,
+    /// As Slurm jobs, submitted with sbatch.
+    Slurm,
+    /// Kubernetes manifests for one shardable stage (written, not applied).
+    K8sExport,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run stages (default: all), their upstream stages first; cached ones are reused.
@@ -95,6 +107,33 @@ enum Command {
         /// Stop with an error instead of rebuilding a cached artifact whose files are damaged.
         #[arg(long)]
         no_rebuild: bool,
+        /// Build only the named stages, from the cached artifacts of the stages they read (what
+        /// a cluster job runs).
+        #[arg(long)]
+        no_deps: bool,
+        /// Compute shard I of N (I from 0) of one shardable stage (comet) into its row cache and
+        /// publish nothing; a plain `run` of the stage afterwards publishes its table.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<stage::Shard>,
+        /// Where the stages run: here, as Slurm jobs (`sbatch`, one per stage that must be built,
+        /// chained by their dependencies; with --dry-run, print the scripts instead), or, for one
+        /// shardable stage, as Kubernetes Jobs (k8s-export writes their manifests).
+        #[arg(long, value_enum, value_name = "WHERE", default_value_t = Executor::Local)]
+        executor: Executor,
+        #[command(flatten)]
+        slurm: Box<executor::slurm::SlurmArgs>,
+        #[command(flatten)]
+        k8s: Box<executor::k8s::K8sArgs>,
+    },
+    /// The jobs that `run --executor slurm` submitted last, and their state. Exit code 1 when
+    /// any failed or was cancelled (except by --cancel).
+    Jobs {
+        /// Cancel those still queued or running.
+        #[arg(long)]
+        cancel: bool,
+        /// Wait until none is queued or running.
+        #[arg(long)]
+        wait: bool,
     },
     /// Fresh / stale / damaged / missing for each stage, and why. Exit code 1 when anything is
     /// not fresh.
@@ -128,17 +167,34 @@ enum Command {
         #[arg(long)]
         code: bool,
     },
-    /// Print the latest Table 1 report and copy it to reports/; or compare two evaluated runs.
+    /// Print the latest Table 1 report and copy it to reports/; or compare evaluated runs.
     Report {
         /// The report stage [default: the pipeline's only one].
         stage: Option<String>,
-        /// Compare the metrics of two runs, each a stage name, an artifact key or STAGE@KEY:
-        /// prints A, B and B - A per metric.
-        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        /// Compare the metrics of two or more runs, each a stage name, an artifact key,
+        /// STAGE@KEY, or a pattern of stages (`'evaluate[variant=full]'`, `'evaluate*'`): prints
+        /// A, B, B - A, C, C - A, … per metric.
+        #[arg(long, num_args = 1.., value_names = ["A", "B"])]
         compare: Option<Vec<String>>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Every artifact in the store, current or not, one row each: stage, matrix axes, key,
+    /// when, wall time, state (current / stale / unused), every param and metric.
+    Runs {
+        /// Stage names, matrix stages, members, selectors or globs, as `run` takes them; stages
+        /// only in the store count too [default: every stage in the store].
+        stages: Vec<String>,
+        /// Print every column as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write every column as CSV to FILE.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Write every column as Parquet to FILE.
+        #[arg(long, value_name = "FILE")]
+        parquet: Option<PathBuf>,
     },
     /// Delete all artifacts of the named stages (names of the pipeline's stages only).
     Clean {
@@ -214,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let file = if file.is_absolute() { file } else { std::env::current_dir()?.join(file) };
     let mut ws = Workspace::open(&file, cli.view.profile.as_deref(), &cli.view.params)?;
     match cli.command {
-        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going } => {
+        Command::Run { stages, force, dry_run, no_wait, no_rebuild, jobs, keep_going, no_deps, shard, executor, slurm, k8s } => {
             let (progress, progress_every, cores) = (cli.progress, cli.progress_every, cli.threads);
             let opts = RunOptions {
                 targets: stages,
@@ -227,21 +283,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 jobs,
                 keep_going,
                 cores,
+                no_deps,
+                shard,
             };
-            runner::run(&mut ws, &opts)?;
+            match executor {
+                Executor::Local => runner::run(&mut ws, &opts)?,
+                Executor::Slurm => {
+                    let invocation = executor::Invocation::new(&ws, &cli.view.params)?;
+                    executor::slurm::submit(&mut ws, &opts, &slurm, &invocation, dry_run)?
+                }
+                Executor::K8sExport => executor::k8s::export(&mut ws, &opts, &k8s, &slurm, &cli.view.params)?,
+            }
         }
         Command::Status { stages, json } => {
             if !inspect::status(&mut ws, &stages, json)? {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Jobs { cancel, wait } => {
+            if !executor::slurm::jobs(&ws, cancel, wait)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Dag { dot } => inspect::dag(&ws, dot),
         Command::Show { stage, json, rows } => inspect::show(&mut ws, &stage, json, rows)?,
-        Command::Report { stage, compare, json } => match compare.as_deref() {
-            Some([a, b]) => report_cmd::compare(&mut ws, a, b, json)?,
-            Some(_) => unreachable!("clap takes exactly two values"),
+        Command::Report { stage, compare, json } => match compare {
+            Some(specs) => report_cmd::compare(&mut ws, &specs, json)?,
             None => report_cmd::show(&mut ws, stage.as_deref(), json)?,
         },
+        Command::Runs { stages, json, csv, parquet } => runs::runs(&mut ws, &stages, json, csv.as_deref(), parquet.as_deref())?,
         Command::Clean { stages, all } => housekeeping::clean(&mut ws, &stages, all)?,
         Command::Gc { dry_run, all_unused } => housekeeping::gc(&mut ws, dry_run, all_unused, &cli.view.params)?,
         Command::Verify { stages } => {

@@ -1,8 +1,10 @@
 //! `iamm-pipe report`: prints the pipeline's latest Table 1 report and copies its files to
-//! `reports/`; `iamm-pipe report --compare A B` diffs the metrics of two evaluated runs
-//! (stage names, artifact keys or `stage@key`), like `dvc metrics diff`.
+//! `reports/`; `iamm-pipe report --compare A B C …` puts the metrics of evaluated runs side by
+//! side (stage names, artifact keys, `stage@key`, or patterns of stages), like `dvc metrics
+//! diff` for any number of runs.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use iamm_tables::metrics::MetricsRow;
 use serde_json::json;
 
 use crate::inspect;
@@ -52,6 +54,8 @@ pub fn show(ws: &mut Workspace, stage: Option<&str>, as_json: bool) -> Result<()
             "key": artifact.manifest.key,
             "dir": artifact.dir.display().to_string(),
             "runs": artifact.manifest.stats["runs"],
+            "systems": artifact.manifest.stats["systems"],
+            "significance": artifact.manifest.stats["significance"],
             "sections": artifact.manifest.stats["sections"],
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -75,9 +79,11 @@ fn list(names: &[String]) -> String {
     if names.is_empty() { "none".into() } else { names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") }
 }
 
-/// `stage`, `stage@key` (key or a unique prefix of it) or an artifact key (or unique prefix)
-/// of any stage.
-fn resolve(ws: &mut Workspace, spec: &str) -> Result<Artifact> {
+/// The runs `spec` names: `stage@key` (key or a unique prefix of it), a stage (its current
+/// artifact, else its newest), an artifact key (or unique prefix) of any stage, or a pattern
+/// (a matrix stage's name, a selector, a glob; see `Workspace::stages_named`) naming several
+/// stages, each with its current or newest artifact; and whether it is a pattern.
+fn resolve(ws: &mut Workspace, spec: &str) -> Result<(Vec<Artifact>, bool)> {
     if let Some((stage, key)) = spec.split_once('@') {
         let all = ws.store.all(stage);
         if !ws.pipeline.stages.contains_key(stage) && all.is_empty() {
@@ -86,17 +92,15 @@ fn resolve(ws: &mut Workspace, spec: &str) -> Result<Artifact> {
         let hint = keys_hint(&all);
         let found: Vec<Artifact> = all.into_iter().filter(|a| a.manifest.key.starts_with(key)).collect();
         return match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => bail!(
-                "`{spec}`: stage `{stage}` has no artifact with key `{key}`{hint}"
-            ),
+            1 => Ok((found, false)),
+            0 => bail!("`{spec}`: stage `{stage}` has no artifact with key `{key}`{hint}"),
             n => bail!("`{spec}`: {n} artifacts of `{stage}` start with `{key}`; give more of the key"),
         };
     }
     if ws.pipeline.stages.contains_key(spec) {
-        return current_or_newest(ws, spec);
+        return Ok((vec![current_or_newest(ws, spec)?], false));
     }
-    if spec.len() >= 4 {
+    if spec.len() >= 4 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {
         let found: Vec<Artifact> = ws
             .store
             .stages_on_disk()
@@ -105,16 +109,23 @@ fn resolve(ws: &mut Workspace, spec: &str) -> Result<Artifact> {
             .filter(|a| a.manifest.key.starts_with(spec))
             .collect();
         match found.len() {
-            1 => return Ok(found.into_iter().next().expect("one")),
+            1 => return Ok((found, false)),
             0 => {}
             n => bail!("`{spec}`: {n} artifacts have keys starting with it; use STAGE@KEY"),
         }
     }
-    bail!(
-        "`{spec}` is neither a stage of {} ({}) nor an artifact key; give a stage name, a key or STAGE@KEY",
-        ws.pipeline.file.display(),
-        ws.pipeline.stages.keys().cloned().collect::<Vec<_>>().join(", ")
-    )
+    let stages = ws.stages_named(spec).map_err(|e| {
+        anyhow!("`{spec}` is neither a stage, an artifact key, STAGE@KEY, nor a pattern of stages: {e:#}")
+    })?;
+    let mut found = Vec::new();
+    for stage in &stages {
+        if ws.pipeline.stages.contains_key(stage) {
+            found.push(current_or_newest(ws, stage)?);
+        } else if let Some(a) = ws.store.last_used(stage) {
+            found.push(a);
+        }
+    }
+    Ok((found, true))
 }
 
 fn keys_hint(artifacts: &[Artifact]) -> String {
@@ -124,34 +135,52 @@ fn keys_hint(artifacts: &[Artifact]) -> String {
     format!("; its keys: {}", artifacts.iter().map(|a| a.manifest.key.as_str()).collect::<Vec<_>>().join(", "))
 }
 
-/// Prints A, B and B − A for every metric of two evaluated runs.
-pub fn compare(ws: &mut Workspace, a: &str, b: &str, as_json: bool) -> Result<()> {
-    let mut sides = Vec::new();
-    for spec in [a, b] {
-        let artifact = resolve(ws, spec)?;
-        let m = &artifact.manifest;
-        if !m.tables.contains_key("metrics") {
-            bail!(
-                "`{spec}` is stage `{}` (kind {}), artifact {}, which has no `metrics` table; compare evaluate stages",
-                m.stage,
-                m.key_parts.kind,
-                m.key
-            );
+/// Prints every metric of the runs `specs` name side by side, with each one's change from the
+/// first.
+pub fn compare(ws: &mut Workspace, specs: &[String], as_json: bool) -> Result<()> {
+    let mut sides: Vec<(Artifact, MetricsRow)> = Vec::new();
+    for spec in specs {
+        let (artifacts, pattern) = resolve(ws, spec)?;
+        let mut evaluated = false;
+        for artifact in artifacts {
+            let m = &artifact.manifest;
+            if !m.tables.contains_key("metrics") {
+                if pattern {
+                    continue;
+                }
+                bail!(
+                    "`{spec}` is stage `{}` (kind {}), artifact {}, which has no `metrics` table; compare evaluate stages",
+                    m.stage,
+                    m.key_parts.kind,
+                    m.key
+                );
+            }
+            let metrics = iamm_tables::metrics::read(&artifact.read_table("metrics")?, &format!("metrics of `{spec}` (artifact {})", m.key))?;
+            evaluated = true;
+            // A pattern adds the runs not named yet; a run named on its own is always shown.
+            if !(pattern && sides.iter().any(|(a, _)| a.dir == artifact.dir)) {
+                sides.push((artifact, metrics));
+            }
         }
-        let metrics = iamm_tables::metrics::read(&artifact.read_table("metrics")?, &format!("metrics of `{spec}` (artifact {})", m.key))?;
-        sides.push((artifact, metrics));
+        if !evaluated {
+            bail!("`{spec}` names no run with a `metrics` table (an evaluate stage that has run)");
+        }
     }
-    let diffs = iamm_report::compare(&sides[0].1, &sides[1].1);
-    let describe = |a: &Artifact| {
-        json!({"stage": a.manifest.stage, "key": a.manifest.key, "variant": a.manifest.stats["variant"], "params": a.manifest.params})
-    };
+    if sides.len() < 2 {
+        bail!("{} name(s) {} run; `--compare` needs at least two", specs.join(" "), sides.len());
+    }
+    let rows = iamm_report::compare(&sides.iter().map(|(_, m)| m.values.clone()).collect::<Vec<_>>());
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&iamm_report::compare_json(describe(&sides[0].0), describe(&sides[1].0), &diffs))?);
-    } else {
-        let label = |a: &Artifact| {
-            format!("{}@{} ({})", a.manifest.stage, a.manifest.key, a.manifest.stats["variant"].as_str().unwrap_or("?"))
+        let describe = |(a, m): &(Artifact, MetricsRow)| {
+            json!({"stage": a.manifest.stage, "key": a.manifest.key, "variant": m.variant, "seed": m.seed, "params": a.manifest.params})
         };
-        print!("{}", iamm_report::compare_text(&label(&sides[0].0), &label(&sides[1].0), &diffs));
+        println!("{}", serde_json::to_string_pretty(&iamm_report::compare_json(sides.iter().map(describe).collect(), &rows))?);
+    } else {
+        let label = |(a, m): &(Artifact, MetricsRow)| {
+            let seed = m.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+            format!("{}@{} ({}{seed})", a.manifest.stage, a.manifest.key, m.variant.as_deref().unwrap_or("?"))
+        };
+        print!("{}", iamm_report::compare_text(&sides.iter().map(label).collect::<Vec<_>>(), &rows));
     }
     Ok(())
 }

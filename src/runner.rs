@@ -4,6 +4,7 @@
 //! which depends on its kind and params only, so results do not depend on `-j`.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -17,7 +18,7 @@ use crate::lock::{Attempt, POLL, StageLock, StoreLock, unix_now_ms};
 use crate::plan::{PlannedStage, explain_change, tuning_changes};
 use crate::progress::{Progress, ProgressMode};
 use crate::schedule::{Machine, Pool, Resources};
-use crate::stage::StageContext;
+use crate::stage::{Shard, StageContext};
 use crate::store::{Artifact, Manifest, Store, write_table};
 use crate::workspace::Workspace;
 
@@ -37,6 +38,79 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// Cores to hand out (`--threads`; default: every core).
     pub cores: Option<usize>,
+    /// Build only the named stages, from the cached artifacts of their deps (a cluster job).
+    pub no_deps: bool,
+    /// Fill the row cache with one shard of the one named stage, and publish nothing.
+    pub shard: Option<Shard>,
+}
+
+/// What one `run` looks at: the plan (dependency-ordered), which stages its targets name, and
+/// which of them it forces.
+pub struct Work {
+    pub plan: Vec<PlannedStage>,
+    pub named: HashSet<String>,
+    pub forced: Vec<bool>,
+}
+
+impl Work {
+    /// Plans the targets of `opts`; with `--no-deps`, only the named stages and the deps they
+    /// read, each of which must be cached already.
+    pub fn plan(ws: &mut Workspace, opts: &RunOptions) -> Result<Work> {
+        let plan = ws.plan_or_fail(&opts.targets)?;
+        let all = opts.targets.is_empty() || opts.targets.iter().any(|t| t == "all");
+        let mut named = HashSet::new();
+        for t in opts.targets.iter().filter(|t| *t != "all") {
+            named.extend(ws.pipeline.select(t).map_err(|e| anyhow!(e))?);
+        }
+        if all {
+            named.extend(plan.iter().map(|p| p.name.clone()));
+        }
+        let plan = if opts.no_deps { only_named(ws, plan, &named)? } else { plan };
+        // `--force` reruns the stages the targets name, not what they depend on.
+        let forced = plan.iter().map(|p| opts.force && named.contains(&p.name)).collect();
+        Ok(Work { plan, named, forced })
+    }
+
+    /// Whether stage `i` must be built: not forced and cached intact means no.
+    pub fn must_build(&self, ws: &Workspace, i: usize, no_rebuild: bool) -> Result<bool> {
+        Ok(reusable(&ws.store, &ws.memo, &self.plan[i], self.forced[i], no_rebuild)?.0.is_none())
+    }
+}
+
+/// `--no-deps`: the named stages and the deps they read; nothing further upstream is planned
+/// to run, so those deps must be built already.
+fn only_named(ws: &Workspace, plan: Vec<PlannedStage>, named: &HashSet<String>) -> Result<Vec<PlannedStage>> {
+    let read: HashSet<String> = plan.iter().filter(|p| named.contains(&p.name)).flat_map(|p| p.deps.iter().cloned()).collect();
+    let missing: Vec<String> = plan
+        .iter()
+        .filter(|p| read.contains(&p.name) && !named.contains(&p.name))
+        .filter(|p| !matches!(reusable(&ws.store, &ws.memo, p, false, false), Ok((Some(_), _))))
+        .map(|p| format!("`{}`", p.name))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "--no-deps builds only what it names, and it needs {} built first (no intact artifact with the key this \
+             pipeline gives it: it failed or never ran, or the pipeline, its inputs or iamm-pipe changed since the jobs \
+             were planned); run without --no-deps, or build {} first",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(plan.into_iter().filter(|p| named.contains(&p.name) || read.contains(&p.name)).collect())
+}
+
+/// The cached artifact to reuse for `p`, if there is an intact one and it is not forced, and
+/// else the damage found in it, if any (an error with `no_rebuild`).
+fn reusable(store: &Store, memo: &HashMemo, p: &PlannedStage, forced: bool, no_rebuild: bool) -> Result<(Option<Artifact>, Option<String>)> {
+    let Some(a) = store.load(&p.name, &p.key).filter(|_| !forced) else { return Ok((None, None)) };
+    let problems = store.check(&a, memo, false);
+    if problems.is_empty() {
+        return Ok((Some(a), None));
+    }
+    if no_rebuild {
+        bail!("its artifact {} is {}; run without --no-rebuild to rebuild it", a.dir.display(), damage_note(&problems));
+    }
+    Ok((None, Some(damage_note(&problems))))
 }
 
 /// How a cached artifact whose files no longer match their published hashes is described.
@@ -46,21 +120,21 @@ fn damage_note(problems: &[String]) -> String {
 
 pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     let started = Instant::now();
-    let plan = ws.plan_or_fail(&opts.targets)?;
+    let Work { mut plan, named, mut forced } = Work::plan(ws, opts)?;
     // Stage names line up in one column however long they are.
     let width = plan.iter().map(|p| p.name.len()).max().unwrap_or(0).max(12);
-    let all = opts.targets.is_empty() || opts.targets.iter().any(|t| t == "all");
-    // `--force` reruns the stages the targets name, not what they depend on.
-    let mut named = HashSet::new();
-    for t in opts.targets.iter().filter(|t| *t != "all") {
-        named.extend(ws.pipeline.select(t).map_err(|e| anyhow!(e))?);
-    }
-    let forced = |name: &str| opts.force && (all || named.contains(name));
+    let sharded = match opts.shard {
+        Some(shard) => Some((sharded_stage(&plan, &named)?, shard)),
+        None => None,
+    };
 
     if opts.dry_run {
-        for p in &plan {
+        for (i, p) in plan.iter().enumerate() {
             let state = match ws.store.load(&p.name, &p.key) {
-                Some(_) if forced(&p.name) => "would run (forced)".to_string(),
+                _ if sharded.is_some_and(|(s, _)| s == i) => {
+                    format!("would fill shard {} of its row cache (publishes nothing)", opts.shard.expect("sharded"))
+                }
+                Some(_) if forced[i] => "would run (forced)".to_string(),
                 Some(a) => match ws.store.check(&a, &ws.memo, false) {
                     problems if problems.is_empty() => match tuning_changes(p, &a.manifest.params) {
                         notes if notes.is_empty() => "cached".to_string(),
@@ -83,16 +157,28 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions) -> Result<()> {
     }
 
     let _store_lock = StoreLock::shared(ws.artifacts_dir(), opts.wait, || {
-        ws.store.sweep_temporaries(true);
+        ws.store.sweep_temporaries(true, false);
     })?;
     let progress = Progress::new(opts.progress, opts.progress_every);
     let machine = Machine::detect(opts.cores);
     let jobs = if opts.jobs == 0 { machine.cores } else { opts.jobs };
-    let forced: Vec<bool> = plan.iter().map(|p| forced(&p.name)).collect();
+    // A shard runs after its deps, outside the scheduler: it builds no artifact.
+    let shard_of = sharded.map(|(i, shard)| {
+        forced.remove(i);
+        (plan.remove(i), shard)
+    });
     let run = Scheduler { store: &ws.store, memo: &ws.memo, progress: &progress, opts, width, machine, jobs };
     let outcome = run.all(&plan, &forced);
     ws.memo.save();
     let (ran, cached) = outcome?;
+    if let Some((p, shard)) = shard_of {
+        let shard_started = Instant::now();
+        let grant = machine.grant(p.kind.resources(&p.params));
+        let summary = in_pool(grant.threads, || run_shard(&ws.store, &p, shard, &progress))
+            .with_context(|| format!("shard {shard} of stage `{}` failed", p.name))?;
+        println!("  shard   {:<width$} {:>7.2}s  {summary}", p.name, shard_started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     println!(
         "{} stage(s): {ran} ran, {cached} cached, in {:.2}s. Outputs: {}/<stage>/<key>/ \
          (`iamm-pipe show STAGE` prints one)",
@@ -131,18 +217,11 @@ impl Scheduler<'_> {
 
     /// The cached artifact to reuse for `p`, if there is an intact one (and it is not forced).
     fn reusable(&self, p: &PlannedStage, forced: bool, say_damage: bool) -> Result<Option<Artifact>> {
-        let Some(a) = self.store.load(&p.name, &p.key).filter(|_| !forced) else { return Ok(None) };
-        let problems = self.store.check(&a, self.memo, false);
-        if problems.is_empty() {
-            return Ok(Some(a));
+        let (artifact, damage) = reusable(self.store, self.memo, p, forced, self.opts.no_rebuild)?;
+        if let Some(damage) = damage.filter(|_| say_damage) {
+            self.progress.suspend(|| eprintln!("  {}: {damage}; rebuilding it", p.name));
         }
-        if self.opts.no_rebuild {
-            bail!("its artifact {} is {}; run without --no-rebuild to rebuild it", a.dir.display(), damage_note(&problems));
-        }
-        if say_damage {
-            self.progress.suspend(|| eprintln!("  {}: {}; rebuilding it", p.name, damage_note(&problems)));
-        }
-        Ok(None)
+        Ok(artifact)
     }
 
     /// Runs the plan (dependency-ordered); returns how many stages ran and how many were
@@ -150,7 +229,8 @@ impl Scheduler<'_> {
     fn all(&self, plan: &[PlannedStage], forced: &[bool]) -> Result<(usize, usize)> {
         let w = self.width;
         let index: HashMap<&str, usize> = plan.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
-        let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().map(|d| index[d.as_str()]).collect()).collect();
+        // With --no-deps, the deps of a dep are not planned: they were built (see `only_named`).
+        let deps: Vec<Vec<usize>> = plan.iter().map(|p| p.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
         let mut board = Board { run: self, plan, forced, state: vec![State::Pending; plan.len()], failures: Vec::new(), stop: false, ran: 0, cached: 0 };
         // Whether a stage's wait was announced (once per stage).
         let mut announced = vec![false; plan.len()];
@@ -368,17 +448,8 @@ fn run_stage(
     let tmp = store.begin(&p.name, &p.key)?;
     let build = || {
         let rows = store.root.join(".rows");
-        let ctx = StageContext {
-            stage: &p.name,
-            key: &p.key,
-            params: &p.params,
-            needs: p.kind.needs(),
-            upstream: upstream.iter().map(|(n, a)| (n.as_str(), a.as_ref())).collect(),
-            rows: &rows,
-            out_dir: &tmp,
-            progress,
-        };
-        let output = p.kind.run(&ctx)?;
+        let upstream = upstream.iter().map(|(n, a)| (n.as_str(), a.as_ref())).collect();
+        let output = p.kind.run(&context(p, upstream, &rows, &tmp, progress))?;
         // Tables are independent files: write them on all the stage's threads.
         let tables: indexmap::IndexMap<String, crate::store::TableInfo> = output
             .tables
@@ -419,5 +490,55 @@ fn run_stage(
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
+    result
+}
+
+fn context<'a>(
+    p: &'a PlannedStage,
+    upstream: Vec<(&'a str, &'a Artifact)>,
+    rows: &'a Path,
+    out_dir: &'a Path,
+    progress: &'a Progress,
+) -> StageContext<'a> {
+    StageContext { stage: &p.name, key: &p.key, params: &p.params, needs: p.kind.needs(), upstream, rows, out_dir, progress }
+}
+
+/// The position in `plan` of the one stage `run --shard` names, which must be shardable.
+pub fn sharded_stage(plan: &[PlannedStage], named: &HashSet<String>) -> Result<usize> {
+    let positions: Vec<usize> = plan.iter().enumerate().filter(|(_, p)| named.contains(&p.name)).map(|(i, _)| i).collect();
+    let [i] = positions[..] else {
+        let names: Vec<String> = positions.iter().map(|&i| format!("`{}`", plan[i].name)).collect();
+        bail!("--shard splits the work of one stage; name one (this names {})", if names.is_empty() { "none".into() } else { names.join(", ") });
+    };
+    let p = &plan[i];
+    if !p.kind.shardable() {
+        let kinds: Vec<&str> = crate::kinds::all().iter().filter(|k| k.shardable()).map(|k| k.kind()).collect();
+        bail!(
+            "stage `{}` (kind {}) cannot run in shards: only stages whose work is a list of independent rows can ({})",
+            p.name,
+            p.kind.kind(),
+            kinds.join(", ")
+        );
+    }
+    Ok(i)
+}
+
+/// Runs one shard of `p` from its deps' artifacts (built by now): rows into the row cache,
+/// nothing published, so no stage lock is taken (shards of one stage write side by side).
+fn run_shard(store: &Store, p: &PlannedStage, shard: Shard, progress: &Progress) -> Result<String> {
+    let upstream: Vec<(String, Artifact)> = p
+        .deps
+        .iter()
+        .map(|d| {
+            let key = &p.parts.upstream[d];
+            store.load(d, key).map(|a| (d.clone(), a)).with_context(|| format!("the artifact of `{d}` ({key}) is gone"))
+        })
+        .collect::<Result<_>>()?;
+    // The stage interface hands every run a folder for its files; a shard writes none there.
+    let scratch = store.begin(&p.name, &p.key)?;
+    let rows = store.root.join(".rows");
+    let upstream = upstream.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    let result = p.kind.run_shard(&context(p, upstream, &rows, &scratch, progress), shard);
+    let _ = std::fs::remove_dir_all(&scratch);
     result
 }

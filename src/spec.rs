@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use crate::executor::slurm::StageSlurm;
 use crate::expand::{self, Axis, BaseDecl, DepRef, Matrix};
 use crate::kinds;
 use crate::matrix::{self, Coords, Pick, VALUE_RULE, glob_matches, is_glob, parse_selector, split_override};
@@ -37,6 +38,9 @@ struct RawStage {
     /// axis (a param of the kind) -> its values
     #[serde(default)]
     matrix: RawParams,
+    /// sbatch options of its jobs under `run --executor slurm`.
+    #[serde(default)]
+    slurm: RawParams,
     #[serde(default)]
     #[allow(dead_code)] // documentation for readers of the YAML only
     description: Option<String>,
@@ -108,6 +112,8 @@ pub struct Pipeline {
     profiles: IndexMap<String, IndexMap<String, Overlay>>,
     /// The axes (and values) each declared stage expanded along, under the applied profile.
     axes: IndexMap<String, BTreeMap<String, Vec<String>>>,
+    /// Declared stage -> the `slurm:` options of its jobs (every member's).
+    pub slurm: IndexMap<String, StageSlurm>,
 }
 
 impl Pipeline {
@@ -131,8 +137,10 @@ impl Pipeline {
             bail!("{}: `stages:` is empty; declare at least one stage", file.display());
         }
         let mut bases = IndexMap::new();
+        let mut slurm = IndexMap::new();
         for (name, decl) in &raw.stages {
             let line = decl.referenced.line();
+            slurm.insert(name.clone(), StageSlurm::parse(name, &decl.value.slurm, &at)?);
             if !matrix::is_base_name(name) {
                 bail!(
                     "{}: stage name {name:?} may only use letters, digits, `_` and `-`{}",
@@ -212,7 +220,7 @@ impl Pipeline {
             profiles.insert(pname.clone(), per_stage);
         }
         expand::check_acyclic(file, &bases)?;
-        let mut pipeline = Pipeline { file: file.to_path_buf(), base_dir, stages: IndexMap::new(), bases, profiles, axes: IndexMap::new() };
+        let mut pipeline = Pipeline { file: file.to_path_buf(), base_dir, stages: IndexMap::new(), bases, profiles, axes: IndexMap::new(), slurm };
         (pipeline.stages, pipeline.axes) = expand::expand(&pipeline.file, &pipeline.bases, None)?;
         expand::resolve_named(&mut pipeline.stages)?;
         // Every profile's expansion is checked now, so that a broken one is found whichever is used.

@@ -32,6 +32,48 @@ pub trait StageKind: Sync {
         Resources::default()
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput>;
+    /// Whether its work is a list of independent rows kept in a row cache, which `run --shard
+    /// I/N` can split among processes or machines (see `run_shard`).
+    fn shardable(&self) -> bool {
+        false
+    }
+    /// Computes the rows of one shard into the row cache and publishes nothing: a plain run
+    /// afterwards finds every row cached and publishes the same artifact as an unsharded run.
+    /// Returns a summary line. Only for kinds that are `shardable`.
+    fn run_shard(&self, _ctx: &StageContext, _shard: Shard) -> Result<String> {
+        bail!("stage kind `{}` cannot run in shards", self.kind())
+    }
+}
+
+/// Shard `index` of `count` (`run --shard I/N`, I from 0): every `count`th unit of a stage's
+/// work, from the `index`th, in the stage's fixed order of units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn takes(&self, unit: usize) -> bool {
+        unit % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Shard { index, count }),
+            _ => Err(format!("expected I/N with 0 <= I < N (shard I of N, counted from 0, as $SLURM_ARRAY_TASK_ID), found `{s}`")),
+        }
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// What a running stage sees: its params, its upstream artifacts (found through the needs
@@ -103,4 +145,21 @@ pub struct StageOutput {
     pub stats: serde_json::Value,
     /// One line for the end-of-stage summary.
     pub summary: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_parse_and_split_the_units_among_themselves() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for unit in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.takes(unit)).count(), 1, "unit {unit} in exactly one shard");
+        }
+        assert_eq!(shards[1].to_string(), "1/3");
+        for bad in ["3/3", "1", "a/3", "0/0", "-1/2"] {
+            assert!(bad.parse::<Shard>().unwrap_err().contains("expected I/N"), "{bad}");
+        }
+    }
 }

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hashing::{HashMemo, Stamp, hash_file_content};
+use crate::lock::writer_gone;
+use iamm_core::writer_tag;
 
 /// Bumped when the artifact layout changes, so old artifacts are not trusted.
 /// 2: the manifest carries a content hash of every file (`content`).
@@ -166,7 +168,7 @@ impl Store {
     }
 
     /// The key `artifacts/<stage>/current` names, whether or not that artifact still exists.
-    fn current_key(&self, stage: &str) -> Option<String> {
+    pub fn current_key(&self, stage: &str) -> Option<String> {
         fs::read_link(self.root.join(stage).join(CURRENT)).ok()?.to_str().map(str::to_string)
     }
 
@@ -186,7 +188,7 @@ impl Store {
             return Ok(());
         }
         let link = self.root.join(stage).join(CURRENT);
-        let tmp = link.with_file_name(format!(".tmp-{CURRENT}-{}", std::process::id()));
+        let tmp = link.with_file_name(format!(".tmp-{CURRENT}-{}", writer_tag()));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(key, &tmp)
             .and_then(|()| fs::rename(&tmp, &link))
@@ -195,7 +197,7 @@ impl Store {
 
     /// Starts a new artifact in a private temporary folder.
     pub fn begin(&self, stage: &str, key: &str) -> Result<PathBuf> {
-        let dir = self.root.join(stage).join(format!(".tmp-{key}-{}", std::process::id()));
+        let dir = self.root.join(stage).join(format!(".tmp-{key}-{}", writer_tag()));
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
@@ -219,7 +221,7 @@ impl Store {
         sync_dir(tmp);
         let dest = self.artifact_dir(&manifest.stage, &manifest.key);
         if dest.exists() {
-            let old = dest.with_file_name(format!(".old-{}-{}", manifest.key, std::process::id()));
+            let old = dest.with_file_name(format!(".old-{}-{}", manifest.key, writer_tag()));
             fs::rename(&dest, &old)?;
             fs::rename(tmp, &dest)?;
             fs::remove_dir_all(&old)?;
@@ -314,7 +316,7 @@ impl Store {
         fs::create_dir_all(&trash).with_context(|| format!("cannot create {}", trash.display()))?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let parked = trash.join(format!("{stage}-{}-{n}", std::process::id()));
+        let parked = trash.join(format!("{stage}-{n}-{}", writer_tag()));
         fs::rename(&target, &parked).with_context(|| format!("cannot remove {}", target.display()))?;
         remove_entry(&parked).with_context(|| format!("cannot delete {}", parked.display()))
     }
@@ -322,16 +324,21 @@ impl Store {
     /// Every leftover of interrupted runs (temporary artifact folders, half-written row-cache
     /// shards and checkpoints, half-removed folders), removed if `remove` (and with them the
     /// stages' lock files, which are not listed); call only while holding the store lock
-    /// exclusively (`gc`), when no run is writing or holds a lock.
-    pub fn sweep_temporaries(&self, remove: bool) -> Vec<PathBuf> {
-        let leftover = |name: &str| name.starts_with(".tmp-") || name.starts_with(".old-");
+    /// exclusively (`gc`), when no run of this machine is writing or holds a lock. Unless
+    /// `every_writer`, only leftovers whose writer is known to be dead count: the store lock
+    /// says nothing of other machines that share the store (see `lock.rs`).
+    pub fn sweep_temporaries(&self, remove: bool, every_writer: bool) -> Vec<PathBuf> {
+        let temporary = |name: &str| name.starts_with(".tmp-") || name.starts_with(".old-");
         let mut found = Vec::new();
         let mut sweep = |dir: &Path, all: bool| {
             for e in fs::read_dir(dir).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if remove && name.starts_with(crate::lock::STAGE_LOCK_PREFIX) {
                     let _ = fs::remove_file(e.path());
-                } else if (all || leftover(&name)) && (!remove || remove_entry(&e.path()).is_ok()) {
+                } else if (all || temporary(&name))
+                    && (every_writer || writer_gone(&name))
+                    && (!remove || remove_entry(&e.path()).is_ok())
+                {
                     found.push(e.path());
                 }
             }
@@ -449,15 +456,7 @@ fn sync_dir(dir: &Path) {
 pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableInfo> {
     let file_name = format!("{name}.parquet");
     let path = dir.join(&file_name);
-    let file = fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-    writer
-        .write(batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), plain_io_error(&e)))?;
+    write_parquet(&path, batch)?;
     let bytes = fs::metadata(&path)?.len();
     Ok(TableInfo {
         path: file_name,
@@ -465,6 +464,19 @@ pub fn write_table(dir: &Path, name: &str, batch: &RecordBatch) -> Result<TableI
         bytes,
         schema: describe_schema(batch.schema().as_ref()),
     })
+}
+
+/// Writes `batch` to the Parquet file `path` (zstd).
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer
+        .write(batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), plain_io_error(&e)))
 }
 
 /// The I/O error under a Parquet error, said once ("No space left on device (os error 28)").

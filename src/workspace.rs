@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use indexmap::IndexMap;
 
 use crate::hashing::HashMemo;
+use crate::matrix::{glob_matches, is_glob, parse_member, parse_selector};
 use crate::plan::{PlannedStage, describe_failures, plan};
 use crate::spec::Pipeline;
 use crate::store::Store;
@@ -39,6 +40,30 @@ impl Workspace {
         };
         std::fs::create_dir_all(&self.store.root).ok();
         Ok(plan(&self.pipeline, &order, &self.memo))
+    }
+
+    /// The stages a pattern names among the pipeline's (see `Pipeline::select`) and among the
+    /// stage folders of the store, which may hold stages the pipeline no longer has or has
+    /// only under another profile (`train[seed=2,…]` of a sweep): a name, a declared stage's
+    /// name (every member), a selector or a glob. Pipeline order first, then the store's.
+    pub fn stages_named(&self, pattern: &str) -> Result<Vec<String>> {
+        let in_pipeline = self.pipeline.select(pattern);
+        let mut found = in_pipeline.clone().unwrap_or_default();
+        let selector = parse_selector(pattern).ok();
+        let admits = |name: &str| match (&selector, parse_member(name)) {
+            (Some(sel), Some((base, coords))) => base == sel.base && sel.admits(&coords),
+            _ => false,
+        };
+        for name in self.store.stages_on_disk() {
+            let hit = name == pattern || (is_glob(pattern) && glob_matches(pattern, &name)) || admits(&name);
+            if hit && !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        match in_pipeline {
+            Err(e) if found.is_empty() => Err(anyhow!("{e}; nor does it name a stage with artifacts in {}", self.store.root.display())),
+            _ => Ok(found),
+        }
     }
 
     /// Like `plan_targets`, but any stage that cannot be planned is an error, which lists every

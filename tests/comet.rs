@@ -82,7 +82,7 @@ fn killed_generation_resumes_and_ends_with_the_same_table() {
         .unwrap();
     // Kill once some shards exist.
     let shards = ws.path("artifacts/.rows/comet");
-    let count = || walk_count(&shards);
+    let count = || common::parquet_files(&shards);
     let started = std::time::Instant::now();
     while count() < 20 && started.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -98,18 +98,6 @@ fn killed_generation_resumes_and_ends_with_the_same_table() {
     let from_cache = m["stats"]["source"]["queries_from_cache"].as_u64().unwrap();
     assert!(from_cache >= saved as u64, "resumed from {from_cache} cached queries");
     assert_eq!(table_hash(&m, "knowledge"), expected, "same table as an uninterrupted run");
-}
-
-fn walk_count(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { walk_count(&p) } else { usize::from(p.extension().is_some_and(|x| x == "parquet")) }
-        })
-        .sum()
 }
 
 #[test]

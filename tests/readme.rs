@@ -35,7 +35,23 @@ fn samples(ws: &Ws) -> Vec<(&'static str, String)> {
     compared.extend(compare.lines().take(7).map(str::to_string));
     compared.push("…".into());
 
-    vec![("run-all", run), ("report", kept.join("\n") + "\n"), ("report-compare", compared.join("\n") + "\n")]
+    // The seeds profile: our rows of Table 1 and the significance table.
+    ws.ok(&["run", "report", "--profile", "seeds"]);
+    let seeds = ws.ok(&["report", "--profile", "seeds"]);
+    let mut shown: Vec<String> = ["$ iamm-pipe run report --profile seeds", "$ iamm-pipe report --profile seeds"].map(String::from).to_vec();
+    let table1 = seeds.lines().skip_while(|l| !l.starts_with("| Model |")).take_while(|l| l.starts_with('|'));
+    shown.extend(table1.clone().take(2).map(String::from));
+    shown.push("…".into());
+    shown.extend(table1.filter(|l| l.contains("| ours (")).map(String::from));
+    shown.push("…".into());
+    shown.extend(seeds.lines().skip_while(|l| !l.starts_with("| System | vs |")).take_while(|l| l.starts_with('|')).map(String::from));
+
+    vec![
+        ("run-all", run),
+        ("report", kept.join("\n") + "\n"),
+        ("report-compare", compared.join("\n") + "\n"),
+        ("report-seeds", shown.join("\n") + "\n"),
+    ]
 }
 
 fn cut(line: &str, max: usize) -> String {

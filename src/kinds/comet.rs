@@ -17,7 +17,7 @@ use crate::schedule::Resources;
 use super::shards::ShardStore;
 use crate::needs::Need;
 use super::Code;
-use crate::stage::{ParamSpec, StageContext, StageKind, StageOutput};
+use crate::stage::{ParamSpec, Shard, StageContext, StageKind, StageOutput};
 
 pub struct Comet;
 
@@ -47,22 +47,13 @@ impl StageKind for Comet {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput> {
         let p = CometParams::from_values(ctx.params)?;
-        let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.punkt.as_deref())?);
-        let (_, ingested) = ctx.one(&DIALOGUES)?;
-        let examples = SPLITS
-            .iter()
-            .map(|s| {
-                let name = format!("examples_{s}");
-                Ok(iamm_tables::text_examples::read(&ingested.read_table(&name)?, &name)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let sentences = queries::sentences(&examples.iter().map(Vec::as_slice).collect::<Vec<_>>(), &tokenizer);
+        let (tokenizer, sentences) = sentences(ctx, &p)?;
         let n_queries = sentences.unique.len() * RELATIONS.len();
         let keep = p.num_return_sequences;
 
         let (answers, source) = match (&p.import, &p.model) {
             (Some(file), _) => (import(file)?, json!({"import": file.display().to_string()})),
-            (None, Some(model)) => generate(ctx, &p, model, &sentences.unique)?,
+            (None, Some(model)) => generate(ctx, &p, model, &sentences.unique, None)?,
             (None, None) => bail!("set `model` (an ONNX export of COMET) or `import` (knowledge generated elsewhere)"),
         };
         let answer = |s: &str, r: &str| {
@@ -90,14 +81,55 @@ impl StageKind for Comet {
             tables: vec![("knowledge".to_string(), table)],
         })
     }
+
+    fn shardable(&self) -> bool {
+        true
+    }
+
+    fn run_shard(&self, ctx: &StageContext, shard: Shard) -> Result<String> {
+        let p = CometParams::from_values(ctx.params)?;
+        let Some(model) = p.model.as_deref().filter(|_| p.import.is_none()) else {
+            bail!("only generation from a `model` runs in shards (an `import` has nothing to generate): run `iamm-pipe run {}`", ctx.stage)
+        };
+        let (_, sentences) = sentences(ctx, &p)?;
+        let (_, source) = generate(ctx, &p, model, &sentences.unique, Some(shard))?;
+        let count = |k: &str| source[k].as_u64().unwrap_or(0);
+        Ok(format!(
+            "shard {shard}: {} of {} queries, {} generated ({:.1} queries/s), {} from the row cache; rows only: `iamm-pipe \
+             run {}` publishes the table once every shard is done",
+            count("queries_in_shard"),
+            sentences.unique.len() * RELATIONS.len(),
+            count("queries_generated"),
+            source["queries_per_second"].as_f64().unwrap_or(0.0),
+            count("queries_in_shard") - count("queries_generated"),
+            ctx.stage
+        ))
+    }
 }
 
-/// Generates what the row cache does not hold yet; returns every answer and what ran.
+/// The tokenizer and the unique sentences of the dialogues to query COMET for.
+fn sentences(ctx: &StageContext, p: &CometParams) -> Result<(Tokenizer, queries::Sentences)> {
+    let tokenizer = Tokenizer::new(PunktParams::load_dir_or_fallback(p.punkt.as_deref())?);
+    let (_, ingested) = ctx.one(&DIALOGUES)?;
+    let examples = SPLITS
+        .iter()
+        .map(|s| {
+            let name = format!("examples_{s}");
+            Ok(iamm_tables::text_examples::read(&ingested.read_table(&name)?, &name)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sentences = queries::sentences(&examples.iter().map(Vec::as_slice).collect::<Vec<_>>(), &tokenizer);
+    Ok((tokenizer, sentences))
+}
+
+/// Generates what the row cache does not hold yet (of one shard's batches, with `shard`);
+/// returns every answer the cache then holds and what ran.
 fn generate(
     ctx: &StageContext,
     p: &CometParams,
     model_dir: &std::path::Path,
     sentences: &[String],
+    shard: Option<Shard>,
 ) -> Result<(FxHashMap<String, Answer>, serde_json::Value)> {
     let runtime = iamm_comet::runtime(&p.runtime())?;
     let mut model = iamm_comet::Seq2Seq::load(model_dir, runtime, &p.session())?;
@@ -112,11 +144,14 @@ fn generate(
     // run resumed after a kill forms the same batches as an uninterrupted one and ends with
     // the same table to the last bit (batch shape changes the float rounding of scores). A
     // batch with any missing query is generated whole; complete batches come from the cache.
+    // Shard I of N takes every Nth batch from the Ith: the same batches, spread evenly over
+    // short and long queries, so that the shards of an array take about the same time.
     let mut all: Vec<String> =
         sentences.iter().flat_map(|s| RELATIONS.iter().map(move |(r, _)| queries::query(s, r))).collect();
     all.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    let todo: Vec<&[String]> =
-        all.chunks(p.batch_size).filter(|b| b.iter().any(|q| !answers.contains_key(q))).collect();
+    let mine: Vec<&[String]> =
+        all.chunks(p.batch_size).enumerate().filter(|(i, _)| shard.is_none_or(|s| s.takes(*i))).map(|(_, b)| b).collect();
+    let todo: Vec<&[String]> = mine.iter().copied().filter(|b| b.iter().any(|q| !answers.contains_key(q))).collect();
     let generated: usize = todo.iter().map(|b| b.len()).sum();
     let started = Instant::now();
     let bar = ctx.bar(generated as u64, "generating", "queries");
@@ -136,20 +171,22 @@ fn generate(
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    Ok((
-        answers,
-        json!({
-            "model": model_dir.display().to_string(),
-            "model_hash": model.model_hash(),
-            "settings": serde_json::from_str::<serde_json::Value>(&settings_json)?,
-            "onnxruntime": runtime.describe(),
-            "row_cache": store.dir().display().to_string(),
-            "queries_from_cache": all.len() - generated,
-            "queries_generated": generated,
-            "generation_seconds": secs,
-            "queries_per_second": if secs > 0.0 { generated as f64 / secs } else { 0.0 },
-        }),
-    ))
+    let mut source = json!({
+        "model": model_dir.display().to_string(),
+        "model_hash": model.model_hash(),
+        "settings": serde_json::from_str::<serde_json::Value>(&settings_json)?,
+        "onnxruntime": runtime.describe(),
+        "row_cache": store.dir().display().to_string(),
+        "queries_from_cache": all.len() - generated,
+        "queries_generated": generated,
+        "generation_seconds": secs,
+        "queries_per_second": if secs > 0.0 { generated as f64 / secs } else { 0.0 },
+    });
+    if let Some(shard) = shard {
+        source["shard"] = json!(shard.to_string());
+        source["queries_in_shard"] = json!(mine.iter().map(|b| b.len()).sum::<usize>());
+    }
+    Ok((answers, source))
 }
 
 fn answers_batch(rows: &[(String, Answer)]) -> Result<RecordBatch> {
@@ -171,19 +208,25 @@ fn answers_batch(rows: &[(String, Answer)]) -> Result<RecordBatch> {
     ])?)
 }
 
-/// Row-cache shards back into answers per query, beams in rank order.
+/// Row-cache shards back into answers per query, beams in rank order. Writers that generated
+/// the same batch (a shard rerun while its first run still went on, a merge beside a late
+/// shard) left it in two shards, with the same rows: each query's rows come from the first.
 fn read_answers(batches: &[RecordBatch]) -> Result<FxHashMap<String, Answer>> {
-    let mut out: FxHashMap<String, Vec<(u8, String, f32)>> = FxHashMap::default();
-    for b in batches {
+    // query -> (the shard its rows come from, its beams)
+    let mut out: FxHashMap<String, (usize, Beams)> = FxHashMap::default();
+    for (shard, b) in batches.iter().enumerate() {
         let col = |n: &str| b.column_by_name(n).with_context(|| format!("row cache shard lacks `{n}`"));
         let (q, beam, text, score) = (col("query")?, col("beam")?, col("text")?, col("score")?);
         let (q, text) = (q.as_string::<i32>(), text.as_string::<i32>());
         let (beam, score) = (beam.as_primitive::<UInt8Type>(), score.as_primitive::<Float32Type>());
         for i in 0..b.num_rows() {
-            out.entry(q.value(i).to_string()).or_default().push((beam.value(i), text.value(i).to_string(), score.value(i)));
+            let (from, rows) = out.entry(q.value(i).to_string()).or_insert_with(|| (shard, Vec::new()));
+            if *from == shard {
+                rows.push((beam.value(i), text.value(i).to_string(), score.value(i)));
+            }
         }
     }
-    Ok(ranked(out))
+    Ok(ranked(out.into_iter().map(|(q, (_, rows))| (q, rows)).collect()))
 }
 
 /// Knowledge generated elsewhere: `.parquet`, or `.tsv` with a header line.
@@ -237,7 +280,10 @@ fn import(path: &std::path::Path) -> Result<FxHashMap<String, Answer>> {
 }
 
 /// (rank, text, score) rows per query -> answers with beams in rank order.
-fn ranked(rows: FxHashMap<String, Vec<(u8, String, f32)>>) -> FxHashMap<String, Answer> {
+/// A query's beams as stored: rank, text, score.
+type Beams = Vec<(u8, String, f32)>;
+
+fn ranked(rows: FxHashMap<String, Beams>) -> FxHashMap<String, Answer> {
     rows.into_iter()
         .map(|(q, mut beams)| {
             beams.sort_by_key(|(rank, _, _)| *rank);

@@ -14,6 +14,7 @@ use iamm_core::special::{CLS, USR};
 use iamm_decode::DecodeParams;
 use iamm_decode::respond::Reply;
 use iamm_evaluate::MetricParams;
+use iamm_tables::metrics::RunIdentity;
 use iamm_tables::responses::Response;
 use iamm_tables::token_examples::TokenExample;
 use iamm_text::{PunktParams, Tokenizer};
@@ -111,11 +112,22 @@ impl StageKind for Evaluate {
             .map_err(super::model_input::candle_error)?;
         bar.finish_and_clear();
         let decode_s = started.elapsed().as_secs_f64();
-        let responses = rows.iter().zip(replies).map(|(row, reply)| response(row, reply, &words)).collect::<Result<Vec<_>>>()?;
+        let mut responses = rows.iter().zip(replies).map(|(row, reply)| response(row, reply, &words)).collect::<Result<Vec<_>>>()?;
         let examples_per_s = responses.len() as f64 / decode_s.max(1e-9);
 
         let metric_opts = p.metrics.options();
-        let metrics = iamm_evaluate::compute(&responses, &tokenizer, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
+        let counted = iamm_evaluate::Tokenized::new(&responses, &tokenizer, &metric_opts);
+        let metrics =
+            iamm_evaluate::compute_tokenized(&responses, &counted, &metric_opts).map_err(|e| anyhow!("metrics: {e}"))?;
+        for (r, tokens) in responses.iter_mut().zip(counted.distinct()) {
+            r.generated_tokens = tokens.clone();
+        }
+        let identity = RunIdentity {
+            stage: ctx.stage.to_string(),
+            key: ctx.key.to_string(),
+            variant: Some(variant.to_string()),
+            seed: train.manifest.params.get("seed").and_then(Value::as_i64),
+        };
         let confusion = iamm_evaluate::confusion(&responses);
         let labels: Vec<String> = EMOTIONS.iter().map(|e| e.to_string()).collect();
         let heatmap = iamm_plot::Heatmap {
@@ -154,7 +166,7 @@ impl StageKind for Evaluate {
         Ok(StageOutput {
             tables: vec![
                 ("responses".into(), iamm_tables::responses::write(&responses)?),
-                ("metrics".into(), iamm_tables::metrics::write(&metrics.values(), metrics.examples)?),
+                ("metrics".into(), iamm_tables::metrics::write(&identity, &metrics.values(), metrics.examples)?),
                 ("confusion".into(), iamm_tables::confusion::write(&confusion)?),
             ],
             stats: Value::Object(stats),
@@ -191,6 +203,8 @@ fn response(row: &TokenExample, reply: Reply, words: &[String]) -> Result<Respon
         // The target's words as the reference prints `Ref:` (its raw tokens, never UNK).
         reference: row.target_tokens.join(" "),
         generated: words_of(words, &reply.generated),
+        // Filled once the responses are tokenized for the metrics.
+        generated_tokens: Vec::new(),
         gold: ex.emotion,
         predicted: u8::try_from(reply.score.predicted).context("predicted emotion id")?,
         nll_sum: reply.score.nll_sum,

@@ -175,8 +175,9 @@ mod tests {
         assert!(rekeyed("stages/train/src/model/ops.rs", test_module).is_empty());
         assert!(rekeyed("stages/train/src/training/trainer.rs", |s| s.replacen("mod tests {", "mod tests {\n    // x", 1)).is_empty());
         // A table's reader and writer: the stages that read or write it, through their
-        // adapters or their crates (evaluate's crate re-exports the `Response` row).
-        assert_eq!(rekeyed("crates/tables/src/responses.rs", append), ["evaluate", "human_eval", "viewer"]);
+        // adapters or their crates (evaluate's crate re-exports the `Response` row; report's
+        // significance tests read it).
+        assert_eq!(rekeyed("crates/tables/src/responses.rs", append), ["evaluate", "human_eval", "report", "viewer"]);
         assert_eq!(rekeyed("crates/tables/src/token_examples.rs", append), ["analysis", "evaluate", "tokenize", "train"]);
         assert_eq!(rekeyed("crates/tables/src/knowledge.rs", append), ["comet", "tokenize"]);
         // What every table shares: every stage that reads or writes one.
@@ -188,9 +189,11 @@ mod tests {
         assert_eq!(rekeyed("src/kinds/systems.rs", append), ["human_eval", "viewer"]);
         assert_eq!(rekeyed("src/kinds/model_io.rs", append), ["analysis", "evaluate"]);
         assert_eq!(rekeyed("src/kinds/model_input.rs", append), ["analysis", "evaluate", "train"]);
-        // Options are read by the stage that runs: every stage kind but report, which has none.
+        // Options are read by the stage that runs: every stage kind.
         let by_options = rekeyed("crates/options/src/value.rs", append);
-        assert_eq!(by_options, ["analysis", "comet", "evaluate", "human_eval", "ingest", "tokenize", "train", "viewer"]);
+        assert_eq!(by_options, ["analysis", "comet", "evaluate", "human_eval", "ingest", "report", "tokenize", "train", "viewer"]);
+        // The statistics: the intervals of evaluate, the tests of report.
+        assert_eq!(rekeyed("crates/stats/src/paired.rs", append), ["evaluate", "report"]);
         // A locked dependency's version: the stages that link it.
         let bump = |s: String| s.replacen("name = \"candle-core\"\nversion = \"", "name = \"candle-core\"\nversion = \"9", 1);
         let by_candle = rekeyed("Cargo.lock", bump);

@@ -2,6 +2,14 @@
 //! generation) appends finished work as Parquet shards, each published atomically, so a
 //! killed run resumes where it stopped and a rerun with other params reuses every row
 //! whose own key did not change.
+//!
+//! Many writers, on many machines sharing the store over a network filesystem (the tasks of
+//! a cluster job array), may append to one cache at once without a lock: each shard is
+//! written, synced and closed under a name no other writer uses (time, counter, process and
+//! host) and then renamed into the cache folder, so a reader that lists the folder sees only
+//! complete shards (rename is atomic within a folder, and NFS's close-to-open consistency
+//! makes a file closed before its rename complete for whoever opens it after). Two writers
+//! that generate the same rows add two shards; readers keep one (see comet's `read_answers`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +37,7 @@ impl ShardStore {
         &self.dir
     }
 
-    /// Every complete shard, oldest first.
+    /// Every complete shard, in name order (oldest first for shards of one writer).
     pub fn read_all(&self) -> Result<Vec<RecordBatch>> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .with_context(|| format!("cannot list {}", self.dir.display()))?
@@ -44,7 +52,7 @@ impl ShardStore {
     /// Publishes one shard: written under a temporary name, then renamed.
     pub fn append(&self, batch: &RecordBatch) -> Result<()> {
         let n = self.written.fetch_add(1, Ordering::Relaxed);
-        let name = format!("shard-{:013}-{}-{n:05}", unix_now_ms(), std::process::id());
+        let name = format!("shard-{:013}-{n:05}-{}", unix_now_ms(), iamm_core::writer_tag());
         let tmp_dir = self.dir.join(format!(".tmp-{name}"));
         std::fs::create_dir_all(&tmp_dir)?;
         let result = write_table(&tmp_dir, &name, batch).and_then(|info| {

@@ -153,6 +153,19 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     }
 }
 
+/// Parquet files under `dir`, at any depth (row-cache shards).
+pub fn parquet_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { parquet_files(&p) } else { usize::from(p.extension().is_some_and(|x| x == "parquet")) }
+        })
+        .sum()
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read dir").flatten() {

@@ -1,5 +1,5 @@
-//! What every stage shares: emotion labels, special token ids, relation and split names, and
-//! SplitMix64 for seeded choices. (CSV cells are `iamm-csv`'s.)
+//! What every stage shares: emotion labels, special token ids, relation and split names,
+//! SplitMix64 for seeded choices, and the names of temporary files. (CSV cells are `iamm-csv`'s.)
 
 /// The 32 EmpatheticDialogues emotions, in the reference's `EMO_MAP` order: a label's
 /// position here is its class index everywhere (tensors, tables, confusion matrices).
@@ -48,6 +48,25 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// `PID@HOST`: ends the name of every temporary file or folder a process writes before
+/// renaming it into place, so that processes on machines that share a workspace over a
+/// network filesystem (a cluster's jobs) never write under the same name.
+pub fn writer_tag() -> String {
+    format!("{}@{}", std::process::id(), host_name())
+}
+
+/// This machine's host name (Linux's `/proc/sys/kernel/hostname`, what `gethostname` returns),
+/// reduced to characters that are safe in a file name; `localhost` where it cannot be read.
+pub fn host_name() -> String {
+    let name: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    if name.is_empty() { "localhost".to_string() } else { name }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! | `examples_{split}` (token ids) | tokenize | train, evaluate, analysis | [`token_examples`] |
 //! | `sentences` | tokenize | | [`sentences`] |
 //! | `embedding` | tokenize | train | [`embedding`] |
-//! | `responses` | evaluate | viewer, human_eval | [`responses`] |
-//! | `metrics` | evaluate | report | [`metrics`] |
+//! | `responses` | evaluate | viewer, human_eval, report | [`responses`] |
+//! | `metrics` | evaluate | report, `iamm-pipe runs` | [`metrics`] |
 //! | `confusion` | evaluate | | [`confusion`] |
 //! | `associations` | analysis | viewer | [`associations`] |
 //! | `word_stats`, `curves` | analysis | | [`word_stats`], [`curves`] |

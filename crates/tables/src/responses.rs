@@ -27,6 +27,9 @@ pub struct Response {
     pub reference: String,
     /// Generated tokens joined by spaces (EOS and what follows cut off).
     pub generated: String,
+    /// The response as Dist-n counts it (word-tokenized, with the Greedy quirk when that is
+    /// on): what a significance test of Dist-n reads.
+    pub generated_tokens: Vec<String>,
     /// Emotion ids in `iamm_core::EMOTIONS` order (the table has their labels).
     pub gold: u8,
     pub predicted: u8,
@@ -62,6 +65,7 @@ pub fn schema() -> Schema {
         Field::new("situation", DataType::Utf8, false),
         Field::new("reference", DataType::Utf8, false),
         Field::new("generated", DataType::Utf8, false),
+        Field::new("generated_tokens", text(), false),
         Field::new("gold_emotion", DataType::Utf8, false),
         Field::new("pred_emotion", DataType::Utf8, false),
         Field::new("nll_sum", DataType::Float64, false),
@@ -87,6 +91,7 @@ pub fn write(rows: &[Response]) -> Result<RecordBatch, TableError> {
         strings(rows.iter().map(|r| r.situation.as_str())),
         strings(rows.iter().map(|r| r.reference.as_str())),
         strings(rows.iter().map(|r| r.generated.as_str())),
+        string_lists(rows.iter().map(|r| r.generated_tokens.as_slice()), item()),
         strings(rows.iter().map(Response::gold_emotion)),
         strings(rows.iter().map(Response::pred_emotion)),
         f64s(|r| r.nll_sum),
@@ -106,6 +111,7 @@ pub fn read(table_batch: &RecordBatch, table: &str) -> Result<Vec<Response>, Tab
     let context = r.string_lists("context")?;
     let roles = r.string_lists("context_roles")?;
     let (reference, generated) = (r.strings("reference")?, r.strings("generated")?);
+    let generated_tokens = r.string_lists("generated_tokens")?;
     let (gold, pred) = (r.strings("gold_emotion")?, r.strings("pred_emotion")?);
     let nll_sum = r.primitive::<Float64Type>("nll_sum")?;
     let (tokens, batch) = (r.primitive::<UInt32Type>("tokens")?, r.primitive::<UInt32Type>("batch")?);
@@ -113,8 +119,9 @@ pub fn read(table_batch: &RecordBatch, table: &str) -> Result<Vec<Response>, Tab
     context
         .into_iter()
         .zip(roles)
+        .zip(generated_tokens)
         .enumerate()
-        .map(|(i, (context, context_roles))| {
+        .map(|(i, ((context, context_roles), generated_tokens))| {
             if context.len() != context_roles.len() {
                 let what = format!("{} utterances in `context` but {} entries in `context_roles`", context.len(), context_roles.len());
                 return Err(r.invalid(i, what));
@@ -133,6 +140,7 @@ pub fn read(table_batch: &RecordBatch, table: &str) -> Result<Vec<Response>, Tab
                 situation: situation.value(i).to_string(),
                 reference: reference.value(i).to_string(),
                 generated: generated.value(i).to_string(),
+                generated_tokens,
                 gold: emotion("gold_emotion", gold.value(i))?,
                 predicted: emotion("pred_emotion", pred.value(i))?,
                 nll_sum: nll_sum.value(i),

@@ -30,6 +30,7 @@ fn response(example_id: u32) -> responses::Response {
         situation: "harvard".into(),
         reference: "you must be proud".into(),
         generated: "wow".into(),
+        generated_tokens: vec!["wow".into()],
         gold: 3,
         predicted: 1,
         nll_sum: 4.0,
@@ -102,9 +103,16 @@ fn a_column_of_another_type_is_cast_when_arrow_converts_it_and_refused_otherwise
     let e = responses::read(&words, "responses").unwrap_err().to_string();
     assert!(e.contains("column `example_id` of the responses table is null (or out of range) in row 0"), "{e}");
 
-    let m = metrics::write(&[("acc", Some(0.5))], 3).unwrap();
+    let id = metrics::RunIdentity { stage: "evaluate".into(), key: "k".into(), variant: Some("full".into()), seed: Some(1) };
+    let m = metrics::write(&id, &[("acc", Some(0.5))], 3).unwrap();
     let e = metrics::read(&with(&m, "acc", Arc::new(StringArray::from(vec!["high"]))), "metrics of `evaluate`").unwrap_err().to_string();
     assert!(e.contains("column `acc` of the metrics of `evaluate` table is Utf8") && e.contains("f64"), "{e}");
+    let e = metrics::read(&with(&m, "seed", Arc::new(StringArray::from(vec!["one"]))), "metrics").unwrap_err().to_string();
+    assert!(e.contains("column `seed` of the metrics table is Utf8") && e.contains("i64"), "{e}");
+    let mut list = ListBuilder::new(StringBuilder::new());
+    list.append(true);
+    let lists = with(&m, "acc", Arc::new(list.finish()));
+    assert!(metrics::cells(&lists, "metrics").is_err(), "a list is no cell of a metrics table");
 }
 
 #[test]

@@ -141,6 +141,7 @@ pub fn response(example_id: u32) -> responses::Response {
         situation: "work".into(),
         reference: "oh no".into(),
         generated: "i am sorry".into(),
+        generated_tokens: vec!["i".into(), "am".into(), "sorry".into()],
         gold: 5,
         predicted: 31,
         nll_sum: 3.0,
@@ -157,28 +158,49 @@ fn responses_metrics_confusion() {
     assert_eq!(
         names(&b),
         [
-            "example_id", "conv_id", "context", "context_roles", "situation", "reference", "generated", "gold_emotion",
-            "pred_emotion", "nll_sum", "tokens", "nll_mean", "batch"
+            "example_id", "conv_id", "context", "context_roles", "situation", "reference", "generated", "generated_tokens",
+            "gold_emotion", "pred_emotion", "nll_sum", "tokens", "nll_mean", "batch"
         ]
     );
     assert!(columns(&b).iter().all(|c| !c.2));
-    let labels = arrow_array::cast::AsArray::as_string::<i32>(b.column(8).as_ref()).value(0).to_string();
+    let labels = arrow_array::cast::AsArray::as_string::<i32>(b.column(9).as_ref()).value(0).to_string();
     assert_eq!((rows[0].gold_emotion(), labels.as_str()), ("sad", "faithful"));
-    let nll_mean = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Float64Type>(b.column(11).as_ref()).value(0);
+    let nll_mean = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Float64Type>(b.column(12).as_ref()).value(0);
     assert_eq!(nll_mean, 1.5);
     let e = responses::write(&[responses::Response { gold: 32, ..response(1) }]).unwrap_err().to_string();
     assert!(e.contains("row 0") && e.contains("emotion id 32"), "{e}");
 
     let values = [("acc", Some(0.25)), ("avg_len", Some(9.5)), ("acc_lo", None)];
-    let b = metrics::write(&values, 12).unwrap();
+    let id = metrics::RunIdentity { stage: "evaluate[seed=2,variant=wo_ia]".into(), key: "abc".into(), variant: Some("wo_ia".into()), seed: Some(2) };
+    let b = metrics::write(&id, &values, 12).unwrap();
     assert_eq!(columns(&b), [
+        ("stage".into(), "Utf8".into(), false),
+        ("key".into(), "Utf8".into(), false),
+        ("variant".into(), "Utf8".into(), false),
+        ("seed".into(), "Int64".into(), false),
         ("acc".into(), "Float64".into(), false),
         ("avg_len".into(), "Float64".into(), false),
         ("examples".into(), "UInt32".into(), false),
         ("acc_lo".into(), "Float64".into(), true)
     ]);
     let back = metrics::read(&b, "metrics").unwrap();
-    assert_eq!(back, vec![("acc".into(), Some(0.25)), ("avg_len".into(), Some(9.5)), ("examples".into(), Some(12.0)), ("acc_lo".into(), None)]);
+    assert_eq!((back.variant.as_deref(), back.seed), (Some("wo_ia"), Some(2)));
+    assert_eq!(back.values, vec![("acc".into(), Some(0.25)), ("avg_len".into(), Some(9.5)), ("examples".into(), Some(12.0)), ("acc_lo".into(), None)]);
+    let cells = metrics::cells(&b, "metrics").unwrap();
+    assert_eq!(cells[..4], [
+        ("stage".into(), metrics::Cell::Text("evaluate[seed=2,variant=wo_ia]".into())),
+        ("key".into(), metrics::Cell::Text("abc".into())),
+        ("variant".into(), metrics::Cell::Text("wo_ia".into())),
+        ("seed".into(), metrics::Cell::Int(2)),
+    ]);
+    assert_eq!((&cells[6], &cells[7]), (&("examples".into(), metrics::Cell::Int(12)), &("acc_lo".into(), metrics::Cell::Null)));
+    // A run not trained by a train stage has neither variant nor seed: null, and nullable.
+    let anonymous = metrics::write(&metrics::RunIdentity { variant: None, seed: None, ..id }, &values, 12).unwrap();
+    assert!(columns(&anonymous)[2..4].iter().all(|c| c.2));
+    assert_eq!(metrics::read(&anonymous, "metrics").unwrap(), metrics::MetricsRow { variant: None, seed: None, values: back.values.clone() });
+    // A table from before the identity columns reads too.
+    let old = b.project(&(4..b.num_columns()).collect::<Vec<_>>()).unwrap();
+    assert_eq!(metrics::read(&old, "metrics").unwrap(), metrics::MetricsRow { variant: None, seed: None, values: back.values });
 
     let mut m = [[0u32; 32]; 32];
     m[5][31] = 2;

@@ -168,8 +168,40 @@ pub fn response_tokens(tokenizer: &Tokenizer, texts: impl IntoIterator<Item = im
     texts.into_iter().map(|t| tokenizer.word_tokenize(t.as_ref())).collect()
 }
 
+/// The responses and references as the metrics count them: tokenized once, for the metrics
+/// and for the `responses` table's `generated_tokens` (what a significance test of Dist-n reads).
+pub struct Tokenized {
+    hyps: Vec<Vec<String>>,
+    refs: Vec<Vec<String>>,
+    /// The responses as Dist-n reads them, when that differs from `hyps` (the quirk).
+    quirked: Option<Vec<Vec<String>>>,
+}
+
+impl Tokenized {
+    pub fn new(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptions) -> Tokenized {
+        let quirked = opts
+            .strip_greedy_quirk
+            .then(|| response_tokens(tokenizer, responses.iter().map(|r| strip_greedy_quirk(&r.generated))));
+        Tokenized {
+            hyps: response_tokens(tokenizer, responses.iter().map(|r| &r.generated)),
+            refs: response_tokens(tokenizer, responses.iter().map(|r| &r.reference)),
+            quirked,
+        }
+    }
+
+    /// Each response's tokens as Dist-n counts them (with the quirk when it is on).
+    pub fn distinct(&self) -> &[Vec<String>] {
+        self.quirked.as_deref().unwrap_or(&self.hyps)
+    }
+}
+
 /// All metrics of a set of responses.
 pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptions) -> Result<Metrics, MetricError> {
+    compute_tokenized(responses, &Tokenized::new(responses, tokenizer, opts), opts)
+}
+
+/// [`compute`] over responses already tokenized by [`Tokenized::new`].
+pub fn compute_tokenized(responses: &[Response], tokenized: &Tokenized, opts: &MetricOptions) -> Result<Metrics, MetricError> {
     check(responses)?;
     let gold: Vec<u8> = responses.iter().map(|r| r.gold).collect();
     let pred: Vec<u8> = responses.iter().map(|r| r.predicted).collect();
@@ -177,16 +209,8 @@ pub fn compute(responses: &[Response], tokenizer: &Tokenizer, opts: &MetricOptio
     let nll: Vec<f64> = responses.iter().map(|r| r.nll_sum).collect();
     let tokens: Vec<usize> = responses.iter().map(|r| r.tokens as usize).collect();
 
-    let hyps = response_tokens(tokenizer, responses.iter().map(|r| &r.generated));
-    let refs = response_tokens(tokenizer, responses.iter().map(|r| &r.reference));
-    let quirked;
-    let dist_tokens = if opts.strip_greedy_quirk {
-        quirked = response_tokens(tokenizer, responses.iter().map(|r| strip_greedy_quirk(&r.generated)));
-        &quirked
-    } else {
-        &hyps
-    };
-    let bleu = bleu::corpus_bleu(&hyps, &refs).map(|b| b * 100.0);
+    let (hyps, dist_tokens) = (&tokenized.hyps, tokenized.distinct());
+    let bleu = bleu::corpus_bleu(hyps, &tokenized.refs).map(|b| b * 100.0);
     let n = responses.len();
 
     let d1 = Ngrams::new(dist_tokens, 1);

@@ -1,17 +1,10 @@
-//! Table 1 as Markdown, LaTeX, CSV and an Arrow table.
+//! The report for people: Markdown, and Table 1 and the significance table as LaTeX, in the
+//! paper's presentation (Acc in %, Dist-n x100).
 
-use std::sync::Arc;
+use crate::significance::TESTED;
+use crate::{PAPER_TABLE1, Report, Run, System, TABLE1, Tests, table1_scale};
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
-use arrow_schema::ArrowError;
-use iamm_csv::csv_text_cell;
-
-use crate::{PAPER_TABLE1, PaperRow, Run, Section};
-
-/// Table 1's columns: metric name, header, whether our rows carry a 95% interval.
-const TABLE1: [(&str, &str, bool); 4] = [("acc", "Acc", true), ("ppl", "PPL", false), ("dist1", "Dist-1", true), ("dist2", "Dist-2", true)];
-
-/// The further metrics of our rows.
+/// The further metrics of our runs.
 const MORE: [(&str, &str); 8] = [
     ("acc_example", "Acc (examples)"),
     ("ppl_corpus", "PPL (corpus)"),
@@ -31,12 +24,138 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
-fn with_ci(run: &Run, metric: &str, ci: bool) -> String {
+/// A p-value: four decimals, or in exponent form below 0.0001.
+fn fmt_p(p: f64) -> String {
+    if p < 1e-4 { format!("{p:.1e}") } else { format!("{p:.4}") }
+}
+
+/// How a cell shows a value with its interval, or a mean with its standard deviation.
+struct Style {
+    interval: fn(&str, f64, f64) -> String,
+    spread: fn(&str, f64) -> String,
+}
+
+const MARKDOWN: Style = Style { interval: |v, lo, hi| format!("{v} [{lo:.2}, {hi:.2}]"), spread: |v, sd| format!("{v} ± {sd:.2}") };
+const LATEX: Style = Style {
+    interval: |v, lo, hi| format!("{v} {{\\scriptsize [{lo:.2}, {hi:.2}]}}"),
+    spread: |v, sd| format!("{v} {{\\scriptsize $\\pm$ {sd:.2}}}"),
+};
+
+/// One run's value, with its interval where it has one.
+fn run_cell(run: &Run, metric: &str, ci: bool, style: &Style) -> String {
     let value = fmt(run.table1(metric));
     match (ci, run.table1(&format!("{metric}_lo")), run.table1(&format!("{metric}_hi"))) {
-        (true, Some(lo), Some(hi)) => format!("{value} [{lo:.2}, {hi:.2}]"),
+        (true, Some(lo), Some(hi)) => (style.interval)(&value, lo, hi),
         _ => value,
     }
+}
+
+/// A system's Table 1 cell: a single run as [`run_cell`], several as mean ± sd.
+fn system_cell(r: &Report, s: &System, metric: &str, ci: bool, style: &Style) -> String {
+    if let [one] = s.runs.as_slice() {
+        return run_cell(&r.runs[*one], metric, ci, style);
+    }
+    let scale = table1_scale(metric);
+    match s.summary(&r.runs, metric) {
+        Some(m) => match m.sd {
+            Some(sd) => (style.spread)(&fmt(Some(m.mean * scale)), sd * scale),
+            None => fmt(Some(m.mean * scale)),
+        },
+        None => fmt(None),
+    }
+}
+
+/// "`evaluate`" for a single run, "n = 3: seeds 1, 2, 42" for several.
+fn source(r: &Report, s: &System, code: fn(&str) -> String) -> String {
+    match s.runs.as_slice() {
+        [one] => code(&r.runs[*one].stage),
+        many => format!("n = {}: {}", many.len(), s.describe_seeds(&r.runs)),
+    }
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A significance cell: the difference (Acc in points) and the p-value.
+fn test_cell(t: &Tests, a: &str, b: &str, metric: &str, p_label: &str) -> String {
+    match t.comparisons.iter().find(|c| c.system_a == a && c.system_b == b && c.metric == metric) {
+        Some(c) => format!("{:+.2} ({p_label}{})", c.difference() * table1_scale(metric), fmt_p(c.outcome.p)),
+        None => "–".into(),
+    }
+}
+
+/// The (A, B, runs) of each tested pair, in test order.
+fn tested_pairs(t: &Tests) -> Vec<(&str, &str, usize)> {
+    let mut pairs: Vec<(&str, &str, usize)> = Vec::new();
+    for c in &t.comparisons {
+        if !pairs.iter().any(|(a, b, _)| *a == c.system_a && *b == c.system_b) {
+            pairs.push((&c.system_a, &c.system_b, c.runs()));
+        }
+    }
+    pairs
+}
+
+/// The report: Table 1 (the paper's rows, then our systems), the significance tests, our
+/// runs one by one where a system has several, further metrics, the traceability list, then
+/// the appended sections.
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::from("# IAMM reproduction report\n\n## Table 1: automatic evaluation\n\n");
+    s.push_str(
+        "Acc: emotion accuracy in %, the mean over test batches of batch accuracy (the reference's \
+         computation); PPL: exp of the mean over test examples of each example's mean token NLL; \
+         Dist-n: distinct / all n-grams over all responses, x100. The paper's rows are copied from \
+         its Table 1 (one run each). Our rows are systems, runs that differ only in their seed: one \
+         run gives its value and a 95% interval in brackets (for Acc, Student's t over the test \
+         batches' accuracies; for Dist-n, of the expected Dist-n of as many test conversations, from \
+         a jackknife over conversations); several give the mean ± the sample standard deviation over \
+         their n seeds (see the README's Table 1 and Intervals and significance).\n\n",
+    );
+    s.push_str("| Model | Source | Acc | PPL | Dist-1 | Dist-2 |\n|---|---|---:|---:|---:|---:|\n");
+    for p in &PAPER_TABLE1 {
+        s.push_str(&format!("| {} | paper | {} | {} | {} | {} |\n", p.model, p.acc, p.ppl, p.dist1, p.dist2));
+    }
+    for sys in &r.systems {
+        let cells: Vec<String> = TABLE1.iter().map(|(m, _, ci)| system_cell(r, sys, m, *ci, &MARKDOWN)).collect();
+        let src = source(r, sys, |stage| format!("`{stage}`"));
+        s.push_str(&format!("| {} | ours ({src}) | {} |\n", sys.label, cells.join(" | ")));
+    }
+    if r.runs.is_empty() {
+        s.push_str("\n_No evaluated run of ours: give the report stage evaluate stages as deps._\n");
+    } else {
+        s.push_str(&significance_markdown(&r.tests));
+        if r.systems.iter().any(|sys| sys.runs.len() > 1) {
+            s.push_str("\n### Runs (ours)\n\n| System | Seed | Run | Acc | PPL | Dist-1 | Dist-2 |\n|---|---:|---|---:|---:|---:|---:|\n");
+            for (i, run) in r.runs.iter().enumerate() {
+                let cells: Vec<String> = TABLE1.iter().map(|(m, _, ci)| run_cell(run, m, *ci, &MARKDOWN)).collect();
+                let seed = run.seed.map(|x| x.to_string()).unwrap_or_else(|| "–".into());
+                s.push_str(&format!("| {} | {seed} | `{}` | {} |\n", r.system_of(i).label, run.stage, cells.join(" | ")));
+            }
+        }
+        s.push_str("\n### More metrics (ours)\n\n| Run | ");
+        s.push_str(&MORE.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(" | "));
+        s.push_str(" |\n|---|");
+        s.push_str(&"---:|".repeat(MORE.len()));
+        s.push('\n');
+        for run in &r.runs {
+            let cells: Vec<String> = MORE.iter().map(|(m, _)| more(run, m)).collect();
+            s.push_str(&format!("| `{}` | {} |\n", run.stage, cells.join(" | ")));
+        }
+        s.push_str(
+            "\nAcc (examples): plain example-level accuracy, in %. PPL (corpus): exp(Σ NLL / Σ tokens). \
+             BLEU: corpus BLEU x100, no smoothing. Avg len: tokens per generated response.\n",
+        );
+        s.push_str("\n### Traceability\n\n");
+        for run in &r.runs {
+            s.push_str(&trace(run));
+        }
+    }
+    for sec in &r.sections {
+        s.push_str(&format!("\n<!-- from stage `{}`, artifact {} -->\n", sec.stage, sec.key));
+        s.push_str(sec.text.trim_end());
+        s.push('\n');
+    }
+    s
 }
 
 fn more(run: &Run, metric: &str) -> String {
@@ -47,75 +166,79 @@ fn more(run: &Run, metric: &str) -> String {
     }
 }
 
-fn compact(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+fn trace(run: &Run) -> String {
+    let mut s = format!(
+        "- **{}**: stage `{}`, artifact `artifacts/{}/{}`, params `{}`",
+        run.label(),
+        run.stage,
+        run.stage,
+        run.key,
+        compact(&run.params)
+    );
+    let p = &run.provenance;
+    if let Some(train) = p.get("train") {
+        s.push_str(&format!(
+            "; model from stage `{}`, artifact `{}`, params `{}`",
+            train["stage"].as_str().unwrap_or("?"),
+            train["key"].as_str().unwrap_or("?"),
+            compact(&train["params"])
+        ));
+    }
+    if let Some(tok) = p.get("tokenize") {
+        s.push_str(&format!("; test data from stage `{}`, artifact `{}`", tok["stage"].as_str().unwrap_or("?"), tok["key"].as_str().unwrap_or("?")));
+    }
+    s.push('\n');
+    s
 }
 
-/// The report: Table 1 (the paper's rows, then ours with 95% intervals), our further
-/// metrics, the traceability list, then the appended sections.
-pub fn markdown(runs: &[Run], sections: &[Section]) -> String {
-    let mut s = String::from("# IAMM reproduction report\n\n## Table 1: automatic evaluation\n\n");
-    s.push_str(
-        "Acc: emotion accuracy in %, the mean over test batches of batch accuracy (the reference's \
-         computation); PPL: exp of the mean over test examples of each example's mean token NLL; \
-         Dist-n: distinct / all n-grams over all responses, x100. The paper's rows are copied from \
-         its Table 1. Our rows give a 95% interval in brackets: for Acc, Student's t over the test \
-         batches' accuracies; for Dist-n, of the expected Dist-n of as many test conversations, from \
-         a jackknife over conversations (see the README's Intervals and significance).\n\n",
-    );
-    s.push_str("| Model | Source | Acc | PPL | Dist-1 | Dist-2 |\n|---|---|---:|---:|---:|---:|\n");
-    for p in &PAPER_TABLE1 {
-        s.push_str(&format!("| {} | paper | {} | {} | {} | {} |\n", p.model, p.acc, p.ppl, p.dist1, p.dist2));
-    }
-    for r in runs {
-        let cells: Vec<String> = TABLE1.iter().map(|(m, _, ci)| with_ci(r, m, *ci)).collect();
-        s.push_str(&format!("| {} | ours (`{}`) | {} |\n", crate::paper_label(&r.variant), r.stage, cells.join(" | ")));
-    }
-    if runs.is_empty() {
-        s.push_str("\n_No evaluated run of ours: give the report stage evaluate stages as deps._\n");
+/// What was tested and how, in one paragraph.
+fn tests_legend(t: &Tests) -> Option<String> {
+    let o = t.settings?;
+    let draws = match o.method {
+        iamm_stats::paired::Method::Randomization => "shuffles",
+        iamm_stats::paired::Method::Bootstrap => "resamples",
+    };
+    Some(format!(
+        "Paired {} of IAMM against each other system on the same test examples (R = {} {draws}, seed {}): Δ is \
+         the system's value minus IAMM's (Acc in points, Dist-n x100) and p the two-sided p-value of the \
+         hypothesis that the two systems do not differ, at least 1/(R+1) = {}. A system of n runs is tested \
+         seed-averaged: its statistic is the mean over its runs, each paired with IAMM's run of the same seed. \
+         An ablation is tested against the IAMM system configured like it; further IAMM systems against the \
+         first among the report's deps.",
+        o.method.name(),
+        o.resamples,
+        o.seed,
+        fmt_p(1.0 / (o.resamples as f64 + 1.0)),
+    ))
+}
+
+fn significance_markdown(t: &Tests) -> String {
+    let mut s = String::from("\n### Significance (ours)\n\n");
+    let Some(legend) = tests_legend(t) else {
+        s.push_str("Significance tests are off (the report's `significance: none`).\n");
+        return s;
+    };
+    s.push_str(&legend);
+    s.push_str("\n\n");
+    let pairs = tested_pairs(t);
+    if pairs.is_empty() {
+        s.push_str("No system was tested against IAMM.\n");
     } else {
-        s.push_str("\n### More metrics (ours)\n\n| Run | ");
-        s.push_str(&MORE.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(" | "));
-        s.push_str(" |\n|---|");
-        s.push_str(&"---:|".repeat(MORE.len()));
-        s.push('\n');
-        for r in runs {
-            let cells: Vec<String> = MORE.iter().map(|(m, _)| more(r, m)).collect();
-            s.push_str(&format!("| `{}` | {} |\n", r.stage, cells.join(" | ")));
-        }
-        s.push_str(
-            "\nAcc (examples): plain example-level accuracy, in %. PPL (corpus): exp(Σ NLL / Σ tokens). \
-             BLEU: corpus BLEU x100, no smoothing. Avg len: tokens per generated response.\n",
-        );
-        s.push_str("\n### Traceability\n\n");
-        for r in runs {
-            s.push_str(&format!(
-                "- **{}**: stage `{}`, artifact `artifacts/{}/{}`, params `{}`",
-                r.label(),
-                r.stage,
-                r.stage,
-                r.key,
-                compact(&r.params)
-            ));
-            let p = &r.provenance;
-            if let Some(train) = p.get("train") {
-                s.push_str(&format!(
-                    "; model from stage `{}`, artifact `{}`, params `{}`",
-                    train["stage"].as_str().unwrap_or("?"),
-                    train["key"].as_str().unwrap_or("?"),
-                    compact(&train["params"])
-                ));
-            }
-            if let Some(tok) = p.get("tokenize") {
-                s.push_str(&format!("; test data from stage `{}`, artifact `{}`", tok["stage"].as_str().unwrap_or("?"), tok["key"].as_str().unwrap_or("?")));
-            }
-            s.push('\n');
+        s.push_str("| System | vs | n | Acc Δ (p) | PPL Δ (p) | Dist-1 Δ (p) | Dist-2 Δ (p) |\n|---|---|---:|---:|---:|---:|---:|\n");
+        for (a, b, k) in &pairs {
+            let cells: Vec<String> = TESTED.iter().map(|m| test_cell(t, a, b, m, "")).collect();
+            s.push_str(&format!("| {b} | {a} | {k} | {} |\n", cells.join(" | ")));
         }
     }
-    for sec in sections {
-        s.push_str(&format!("\n<!-- from stage `{}`, artifact {} -->\n", sec.stage, sec.key));
-        s.push_str(sec.text.trim_end());
+    let mut notes: Vec<String> = t.notes.clone();
+    for (a, b, _) in &pairs {
+        if let Some(note) = t.comparisons.iter().find(|c| c.system_a == *a && c.system_b == *b).and_then(|c| c.note.clone()) {
+            notes.push(format!("{b} vs {a}: {note}"));
+        }
+    }
+    if !notes.is_empty() {
         s.push('\n');
+        s.extend(notes.iter().map(|n| format!("- {n}\n")));
     }
     s
 }
@@ -132,200 +255,135 @@ fn tex_escape(s: &str) -> String {
         .collect()
 }
 
-/// Table 1 as a LaTeX `tabular` (booktabs rules): the paper's rows, a rule, ours.
-pub fn latex(runs: &[Run]) -> String {
+/// Table 1 as a LaTeX `tabular` (booktabs rules): the paper's rows, a rule, our systems.
+pub fn latex(r: &Report) -> String {
     let mut s = String::from("% Table 1, generated by iamm-pipe; needs \\usepackage{booktabs}\n");
     s.push_str("\\begin{tabular}{llrrrr}\n\\toprule\nModel & Source & Acc & PPL & Dist-1 & Dist-2 \\\\\n\\midrule\n");
     for p in &PAPER_TABLE1 {
         s.push_str(&format!("{} & paper & {} & {} & {} & {} \\\\\n", tex_escape(p.model), p.acc, p.ppl, p.dist1, p.dist2));
     }
-    if !runs.is_empty() {
+    if !r.systems.is_empty() {
         s.push_str("\\midrule\n");
     }
-    for r in runs {
-        let cells: Vec<String> = TABLE1
-            .iter()
-            .map(|(m, _, ci)| {
-                let v = fmt(r.table1(m));
-                match (ci, r.table1(&format!("{m}_lo")), r.table1(&format!("{m}_hi"))) {
-                    (true, Some(lo), Some(hi)) => format!("{v} {{\\scriptsize [{lo:.2}, {hi:.2}]}}"),
-                    _ => v,
-                }
-            })
-            .collect();
-        s.push_str(&format!(
-            "{} & ours (\\texttt{{{}}}) & {} \\\\\n",
-            tex_escape(crate::paper_label(&r.variant)),
-            tex_escape(&r.stage),
-            cells.join(" & ")
-        ));
+    for sys in &r.systems {
+        let cells: Vec<String> = TABLE1.iter().map(|(m, _, ci)| system_cell(r, sys, m, *ci, &LATEX)).collect();
+        let src = source(r, sys, |stage| format!("\\texttt{{{}}}", tex_escape(stage)));
+        let src = if sys.runs.len() > 1 { tex_escape(&src) } else { src };
+        s.push_str(&format!("{} & ours ({src}) & {} \\\\\n", tex_escape(&sys.label), cells.join(" & ")));
     }
     s.push_str("\\bottomrule\n\\end{tabular}\n");
     s
 }
 
-/// Every column of the `table1` table / CSV, after model, source, variant, stage, key.
-const VALUE_COLUMNS: [&str; 18] = [
-    "acc", "acc_lo", "acc_hi", "ppl", "dist1", "dist1_lo", "dist1_hi", "dist2", "dist2_lo", "dist2_hi",
-    "acc_example", "ppl_corpus", "bleu1", "bleu2", "bleu3", "bleu4", "avg_len", "examples",
-];
-
-struct Line {
-    model: String,
-    source: &'static str,
-    variant: Option<String>,
-    stage: Option<String>,
-    key: Option<String>,
-    values: Vec<Option<f64>>,
-}
-
-fn lines(runs: &[Run]) -> Vec<Line> {
-    let paper = |p: &PaperRow| Line {
-        model: p.model.into(),
-        source: "paper",
-        variant: None,
-        stage: None,
-        key: None,
-        values: VALUE_COLUMNS.iter().map(|c| p.value(c)).collect(),
-    };
-    let ours = |r: &Run| Line {
-        model: crate::paper_label(&r.variant).into(),
-        source: "ours",
-        variant: Some(r.variant.clone()),
-        stage: Some(r.stage.clone()),
-        key: Some(r.key.clone()),
-        values: VALUE_COLUMNS.iter().map(|c| r.table1(c)).collect(),
-    };
-    PAPER_TABLE1.iter().map(paper).chain(runs.iter().map(ours)).collect()
-}
-
-/// Table 1 as an Arrow table: the paper's rows then ours, Acc in %, nulls where a row has
-/// no value.
-pub fn table1(runs: &[Run]) -> Result<RecordBatch, ArrowError> {
-    let ls = lines(runs);
-    let text = |f: &dyn Fn(&Line) -> Option<String>| -> ArrayRef { Arc::new(StringArray::from(ls.iter().map(f).collect::<Vec<_>>())) };
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
-        ("model", text(&|l| Some(l.model.clone()))),
-        ("source", text(&|l| Some(l.source.to_string()))),
-        ("variant", text(&|l| l.variant.clone())),
-        ("stage", text(&|l| l.stage.clone())),
-        ("key", text(&|l| l.key.clone())),
-    ];
-    for (i, c) in VALUE_COLUMNS.iter().enumerate() {
-        let array: ArrayRef = if *c == "examples" {
-            Arc::new(UInt32Array::from(ls.iter().map(|l| l.values[i].map(|v| v as u32)).collect::<Vec<_>>()))
-        } else {
-            Arc::new(Float64Array::from(ls.iter().map(|l| l.values[i]).collect::<Vec<_>>()))
-        };
-        columns.push((c, array));
+/// The significance tests as a LaTeX `tabular`: per tested system, Δ and p per metric.
+pub fn significance_latex(t: &Tests) -> String {
+    let mut s = String::from("% Paired significance tests against IAMM, generated by iamm-pipe; needs \\usepackage{booktabs}\n");
+    match tests_legend(t) {
+        Some(legend) => s.push_str(&format!("% {legend}\n")),
+        None => s.push_str("% Significance tests are off (the report's `significance: none`).\n"),
     }
-    RecordBatch::try_from_iter(columns)
-}
-
-/// Table 1 as CSV (RFC 4180), the `table1` table's columns; values at full precision, text
-/// cells through [`csv_text_cell`] (no cell is read as a spreadsheet formula).
-pub fn csv(runs: &[Run]) -> String {
-    let mut s = String::from("model,source,variant,stage,key,");
-    s.push_str(&VALUE_COLUMNS.join(","));
-    s.push('\n');
-    for l in lines(runs) {
-        let mut cells = vec![
-            csv_text_cell(&l.model),
-            csv_text_cell(l.source),
-            csv_text_cell(l.variant.as_deref().unwrap_or("")),
-            csv_text_cell(l.stage.as_deref().unwrap_or("")),
-            csv_text_cell(l.key.as_deref().unwrap_or("")),
-        ];
-        cells.extend(l.values.iter().map(|v| v.map(|v| v.to_string()).unwrap_or_default()));
-        s.push_str(&cells.join(","));
-        s.push('\n');
+    s.push_str("\\begin{tabular}{llrrrrr}\n\\toprule\nSystem & vs. & $n$ & Acc & PPL & Dist-1 & Dist-2 \\\\\n\\midrule\n");
+    for (a, b, k) in tested_pairs(t) {
+        let cells: Vec<String> = TESTED.iter().map(|m| test_cell(t, a, b, m, "$p$ = ")).collect();
+        s.push_str(&format!("{} & {} & {k} & {} \\\\\n", tex_escape(b), tex_escape(a), cells.join(" & ")));
     }
+    s.push_str("\\bottomrule\n\\end{tabular}\n");
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::significance::Comparison;
+    use crate::systems::tests::run;
+    use crate::{Section, Tests};
+    use iamm_stats::paired::{Method, Outcome, TestOptions};
     use serde_json::json;
 
-    fn run(stage: &str, variant: &str, acc: f64) -> Run {
+    fn full_run(stage: &str, variant: &str, seed: i64, acc: f64) -> Run {
+        let mut r = run(stage, variant, Some(seed), "greedy", acc);
         let m = |v: f64| Some(v);
-        Run {
-            stage: stage.into(),
-            key: format!("key-{stage}"),
-            variant: variant.into(),
-            metrics: vec![
-                ("acc".into(), m(acc)),
-                ("acc_example".into(), m(acc + 0.01)),
-                ("ppl".into(), m(123.456)),
-                ("ppl_corpus".into(), m(120.0)),
-                ("dist1".into(), m(1.5)),
-                ("dist2".into(), m(4.25)),
-                ("bleu1".into(), m(10.0)),
-                ("avg_len".into(), m(9.5)),
-                ("examples".into(), m(144.0)),
-                ("acc_lo".into(), m(acc - 0.05)),
-                ("acc_hi".into(), m(acc + 0.05)),
-                ("dist1_lo".into(), None),
-                ("dist1_hi".into(), None),
-            ],
-            params: json!({"batch_size": 48, "decoding": "greedy"}),
-            provenance: json!({"train": {"stage": "train", "key": "tk", "params": {"dim": 16}}, "tokenize": {"stage": "tokenize", "key": "kk"}}),
+        r.metrics = vec![
+            ("acc".into(), m(acc)),
+            ("acc_example".into(), m(acc + 0.01)),
+            ("ppl".into(), m(123.456)),
+            ("ppl_corpus".into(), m(120.0)),
+            ("dist1".into(), m(1.5)),
+            ("dist2".into(), m(4.25)),
+            ("bleu1".into(), m(10.0)),
+            ("avg_len".into(), m(9.5)),
+            ("examples".into(), m(144.0)),
+            ("acc_lo".into(), m(acc - 0.05)),
+            ("acc_hi".into(), m(acc + 0.05)),
+            ("dist1_lo".into(), None),
+            ("dist1_hi".into(), None),
+        ];
+        r.params = json!({"batch_size": 48, "decoding": "greedy"});
+        r.provenance = json!({"train": {"stage": "train", "key": "tk", "params": {"dim": 16}}, "tokenize": {"stage": "tokenize", "key": "kk"}});
+        r
+    }
+
+    fn comparison(b: &str, metric: &'static str, difference: f64, p: f64) -> Comparison {
+        Comparison {
+            system_a: "IAMM".into(),
+            system_b: b.into(),
+            metric,
+            outcome: Outcome { a: 0.0, b: difference, difference: -difference, p, method: Method::Randomization, resamples: 999 },
+            stages_a: vec!["x".into(), "y".into()],
+            keys_a: vec!["kx".into(), "ky".into()],
+            seeds_a: vec![Some(1), Some(2)],
+            stages_b: vec!["u".into(), "v".into()],
+            keys_b: vec!["ku".into(), "kv".into()],
+            seeds_b: vec![Some(1), Some(2)],
+            note: None,
         }
     }
 
     #[test]
-    fn markdown_has_both_sources_and_traces_our_rows() {
-        let runs = vec![run("evaluate[seed=42,variant=full]", "full", 0.125), run("evaluate[seed=42,variant=wo_ia]", "wo_ia", 0.5)];
+    fn single_runs_print_as_before_and_seeds_aggregate() {
+        let runs = vec![
+            full_run("evaluate[seed=1,variant=full]", "full", 1, 0.125),
+            full_run("evaluate[seed=1,variant=wo_ia]", "wo_ia", 1, 0.5),
+            full_run("evaluate[seed=2,variant=wo_ia]", "wo_ia", 2, 0.3),
+        ];
         let sections = vec![Section { stage: "human_eval".into(), key: "h1".into(), text: "## Table 2\n\nwins\n".into() }];
-        let md = markdown(&runs, &sections);
+        let mut r = Report::new(runs, sections);
+        r.tests = Tests {
+            settings: Some(TestOptions { method: Method::Randomization, resamples: 999, seed: 0 }),
+            comparisons: vec![comparison("w/o IA", "acc", 0.275, 0.001), comparison("w/o IA", "dist2", -0.5, 0.25)],
+            notes: vec!["w/o XX is not tested: why".into()],
+        };
+        let md = markdown(&r);
         assert!(md.contains("| EmpDG | paper | 34.31 | 37.29 | 0.46 | 2.02 |"), "{md}");
-        assert!(md.contains("| w/o WS | paper | 55.82 | 35.46 | 1.75 | 6.01 |"), "{md}");
-        // Acc x100 with its interval; Dist-1 without one (nulls); PPL plain.
-        assert!(md.contains("| IAMM | ours (`evaluate[seed=42,variant=full]`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
-        assert!(md.contains("| w/o IA | ours (`evaluate[seed=42,variant=wo_ia]`) | 50.00 [45.00, 55.00] |"), "{md}");
-        assert!(md.contains("| `evaluate[seed=42,variant=full]` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
-        assert!(md.contains("stage `evaluate[seed=42,variant=full]`, artifact `artifacts/evaluate[seed=42,variant=full]/key-evaluate[seed=42,variant=full]`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
+        // One run: Acc x100 with its interval; Dist-1 without one (nulls); PPL plain.
+        assert!(md.contains("| IAMM | ours (`evaluate[seed=1,variant=full]`) | 12.50 [7.50, 17.50] | 123.46 | 1.50 | 4.25 |"), "{md}");
+        // Two seeds: mean ± sd (Acc 50 and 30: 40 ± 14.14), n and the seeds.
+        assert!(md.contains("| w/o IA | ours (n = 2: seeds 1, 2) | 40.00 ± 14.14 | 123.46 ± 0.00 | 1.50 ± 0.00 | 4.25 ± 0.00 |"), "{md}");
+        assert!(md.contains("| w/o IA | IAMM | 2 | +27.50 (0.0010) | – | – | -0.50 (0.2500) |"), "{md}");
+        assert!(md.contains("(R = 999 shuffles, seed 0)") && md.contains("1/(R+1) = 0.0010"), "{md}");
+        assert!(md.contains("- w/o XX is not tested: why"), "{md}");
+        assert!(md.contains("| w/o IA | 2 | `evaluate[seed=2,variant=wo_ia]` | 30.00 [25.00, 35.00] |"), "per-run rows: {md}");
+        assert!(md.contains("| `evaluate[seed=1,variant=full]` | 13.50 | 120.00 | 10.00 | – | – | – | 9.50 | 144 |"), "{md}");
+        assert!(md.contains("stage `evaluate[seed=1,variant=full]`, artifact `artifacts/evaluate[seed=1,variant=full]/key-evaluate[seed=1,variant=full]`, params `{\"batch_size\":48,\"decoding\":\"greedy\"}`; model from stage `train`, artifact `tk`, params `{\"dim\":16}`; test data from stage `tokenize`, artifact `kk`"), "{md}");
         assert!(md.trim_end().ends_with("wins"), "{md}");
-    }
 
-    #[test]
-    fn latex_csv_and_table_agree() {
-        let runs = vec![run("evaluate[seed=42,variant=wo_ea]", "wo_ea", 0.25)];
-        let tex = latex(&runs);
-        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate[seed=42,variant=wo\\_ea]}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
+        let tex = latex(&r);
+        assert!(tex.contains("IAMM & ours (\\texttt{evaluate[seed=1,variant=full]}) & 12.50 {\\scriptsize [7.50, 17.50]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
+        assert!(tex.contains("w/o IA & ours (n = 2: seeds 1, 2) & 40.00 {\\scriptsize $\\pm$ 14.14} &"), "{tex}");
         assert!(tex.contains("CASE & paper & 40.2 & 35.37 & 0.74 & 4.01 \\\\"), "{tex}");
-        let c = csv(&runs);
-        let lines: Vec<&str> = c.lines().collect();
-        assert_eq!(lines.len(), 1 + 10 + 1);
-        assert!(lines[0].starts_with("model,source,variant,stage,key,acc,acc_lo,acc_hi,ppl,"));
-        assert!(lines[1].starts_with("EmpDG,paper,,,,34.31,,,37.29,0.46,,,2.02,"), "{}", lines[1]);
-        assert!(lines[11].starts_with("w/o EA,ours,wo_ea,\"evaluate[seed=42,variant=wo_ea]\",\"key-evaluate[seed=42,variant=wo_ea]\",25,20,30,123.456,1.5,,,4.25,"), "{}", lines[11]);
-        let t = table1(&runs).unwrap();
-        assert_eq!(t.num_rows(), 11);
-        assert_eq!(t.num_columns(), 5 + 18);
-        assert_eq!(iamm_csv::csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        let sig = significance_latex(&r.tests);
+        assert!(sig.contains("w/o IA & IAMM & 2 & +27.50 ($p$ = 0.0010) & – & – & -0.50 ($p$ = 0.2500) \\\\"), "{sig}");
+
+        r.tests = Tests::default();
+        assert!(markdown(&r).contains("Significance tests are off"));
+        assert!(!markdown(&Report::new(vec![full_run("evaluate[seed=1,variant=full]", "full", 1, 0.1)], vec![])).contains("### Runs (ours)"), "no per-run table when every system is one run");
+        assert_eq!(fmt_p(1.0 / 100_001.0), "1.0e-5");
     }
 
     #[test]
-    fn csv_text_cells_are_never_formulas_and_numbers_stay_numbers() {
-        // Stage names, variants and keys come from the pipeline: hostile ones are quoted
-        // away, negative metric values stay numbers.
-        let mut r = run("=HYPERLINK(\"http://x\")", "-2+3", 0.25);
-        r.key = "@sum(1)".into();
-        r.metrics.push(("bleu2".into(), Some(-0.25)));
-        let c = csv(&[r]);
-        let cells: Vec<&str> = c.lines().last().unwrap().split(',').collect();
-        assert_eq!(cells[..5], ["IAMM (other variant)", "ours", "'-2+3", "\"'=HYPERLINK(\"\"http://x\"\")\"", "'@sum(1)"], "{c}");
-        assert_eq!(cells[5 + VALUE_COLUMNS.iter().position(|c| *c == "bleu2").unwrap()], "-0.25", "{c}");
-        for line in c.lines() {
-            for cell in line.split(',') {
-                assert!(!cell.starts_with(iamm_csv::FORMULA_TRIGGERS) || cell.parse::<f64>().is_ok(), "{cell:?} in {line}");
-            }
-        }
-        // The Arrow table keeps the exact text.
-        let t = table1(&[run("=x", "-y", 0.5)]).unwrap();
-        let stage = t.column_by_name("stage").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
-        assert_eq!(stage.value(10), "=x");
+    fn latex_escapes_names() {
+        let r = Report::new(vec![full_run("evaluate[seed=42,variant=wo_ea]", "wo_ea", 1, 0.25)], vec![]);
+        let tex = latex(&r);
+        assert!(tex.contains("w/o EA & ours (\\texttt{evaluate[seed=42,variant=wo\\_ea]}) & 25.00 {\\scriptsize [20.00, 30.00]} & 123.46 & 1.50 & 4.25 \\\\"), "{tex}");
     }
 }

@@ -80,7 +80,7 @@ pub(crate) struct Contents<'a> {
 pub(crate) fn write(dir: &Path, c: Contents, keep: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, "cannot create the checkpoint folder", e))?;
     let name = format!("{PREFIX}{:08}", c.step);
-    let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id()));
+    let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}", iamm_core::writer_tag()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, "cannot remove", e))?;
     }
@@ -101,7 +101,7 @@ pub(crate) fn write(dir: &Path, c: Contents, keep: usize) -> Result<PathBuf> {
     let dst = dir.join(&name);
     if dst.exists() {
         // Rewriting a step (a run resumed from an older checkpoint got here again).
-        let old = dir.join(format!("{TMP_PREFIX}old-{name}-{}", std::process::id()));
+        let old = dir.join(format!("{TMP_PREFIX}old-{name}-{}", iamm_core::writer_tag()));
         std::fs::rename(&dst, &old).map_err(|e| io(&dst, "cannot move aside", e))?;
         std::fs::rename(&tmp, &dst).map_err(|e| io(&dst, "cannot rename into place", e))?;
         std::fs::remove_dir_all(&old).map_err(|e| io(&old, "cannot remove", e))?;
