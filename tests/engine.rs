@@ -203,7 +203,7 @@ fn gc_keeps_what_profiles_use_and_a_sweep_until_all_unused_and_clean_removes_a_s
 
     let dry = ws.ok(&["gc", "--all-unused", "--dry-run"]);
     let line = dry.lines().find(|l| l.starts_with("would remove tokenize/")).unwrap_or_else(|| panic!("{dry}"));
-    assert!(line.contains("the pipeline uses it under no profile (default, paper)") && line.contains("made ") && line.contains(" ago, last used "), "{line}");
+    assert!(line.contains("the pipeline uses it under no profile (default, seeds, paper)") && line.contains("made ") && line.contains(" ago, last used "), "{line}");
     let out = ws.ok(&["gc", "--all-unused"]);
     assert!(out.contains("gc: 1 artifact(s)"), "{out}");
     assert_eq!(ws.artifacts("tokenize").len(), 1);
