@@ -19,8 +19,8 @@ use crate::Run;
 /// The metrics tested, as named in the `metrics` table.
 pub const TESTED: [&str; 4] = ["acc", "ppl", "dist1", "dist2"];
 
-/// The variant every other system is tested against.
-pub const REFERENCE: &str = "full";
+/// The variant every other system is tested against: IAMM itself, first of the variants.
+pub const REFERENCE: &str = iamm_core::VARIANTS[0];
 
 /// Two systems to test and the runs that pair up.
 #[derive(Debug, Clone, PartialEq)]
